@@ -1,0 +1,1 @@
+"""The append-only activity log: who did what to which election, with task ids."""

@@ -1,0 +1,1 @@
+"""Elections: the tree of elections, their statuses and who may do what on them."""

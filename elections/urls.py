@@ -1,0 +1,12 @@
+"""Server-rendered pages (dashboard, modal, activity log)."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.election_list, name="election-list"),
+]

@@ -1,0 +1,1 @@
+"""Scheduled election events: when voting opens and closes, and the machinery that makes it happen."""

@@ -1,0 +1,123 @@
+"""Import of an election's JSON configuration: the election, its children and their schedules.
+
+It lives in ``scheduling`` because a configuration carries ``scheduled_events``;
+imports still point one way (scheduling -> elections -> activity_log).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+
+from elections.errors import InvalidInput
+from elections.models import Election, Permission
+from elections.selectors import user_can
+from elections.services import create_election
+
+from .services import configure
+from .validation import parse_scheduled_events
+
+FIELDS = ("title", "description", "parent", "children", "scheduled_events")
+MAX_ELECTIONS = 20_000
+MAX_DEPTH = 32
+
+
+@dataclass
+class ElectionSpec:
+    title: str
+    description: str
+    events: dict[str, datetime | None]
+    children: list["ElectionSpec"] = field(default_factory=list)
+    parent_id: int | None = None
+
+
+def import_election_config(config, *, actor) -> Election:
+    """Create the election described by ``config`` with its children and schedules, atomically.
+
+    Raises ``InvalidInput`` with errors keyed like the input (children by index)
+    and creates nothing when any part is wrong.
+    """
+    counter = [0]
+    spec = _parse(config, depth=0, counter=counter, top=True)
+    parent = None
+    if spec.parent_id is not None:
+        parent = Election.objects.filter(pk=spec.parent_id).first()
+        if parent is None or not user_can(actor, parent, Permission.EDIT):
+            raise InvalidInput({"parent": [
+                f"No election #{spec.parent_id} that you may edit; give the id of an election "
+                "on which you hold the edit grant, or leave parent out."
+            ]})
+    with transaction.atomic():
+        return _create(spec, parent, actor, path=[])
+
+
+def _parse(config, *, depth: int, counter: list[int], top: bool) -> ElectionSpec:
+    if not isinstance(config, dict):
+        raise InvalidInput({"non_field_errors": [
+            'Expected an election configuration object like {"title": "...", "scheduled_events": {...}}.'
+        ]})
+    counter[0] += 1
+    if counter[0] > MAX_ELECTIONS or depth > MAX_DEPTH:
+        raise InvalidInput({"children": [
+            f"Too many elections in one configuration (at most {MAX_ELECTIONS}, "
+            f"{MAX_DEPTH} levels deep); upload it in parts."
+        ]})
+    errors: dict = {}
+    allowed = FIELDS if top else tuple(f for f in FIELDS if f != "parent")
+    for key in config:
+        if key not in allowed:
+            hint = " (children get their parent from where they are nested)" if key == "parent" else ""
+            errors[str(key)[:60]] = [f"Unknown field{hint}; accepted fields are {', '.join(allowed)}."]
+    title = config.get("title")
+    if not isinstance(title, str) or not title.strip():
+        errors["title"] = ["This field is required: a non-empty string."]
+    elif len(title) > 200:
+        errors["title"] = [f"Is {len(title)} characters long; use at most 200."]
+    description = config.get("description", "")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        errors["description"] = ["Must be a string."]
+    parent_id = config.get("parent")
+    if parent_id is not None and (isinstance(parent_id, bool) or not isinstance(parent_id, int)):
+        errors["parent"] = ["Must be the integer id of an existing election, or null."]
+    events: dict = {}
+    try:
+        events = parse_scheduled_events(config.get("scheduled_events"), partial=False)
+    except InvalidInput as exc:
+        errors["scheduled_events"] = exc.detail
+    children_config = config.get("children") or []
+    children = []
+    if not isinstance(children_config, list):
+        errors["children"] = ["Must be a list of election configurations."]
+    else:
+        child_errors = {}
+        for index, child in enumerate(children_config):
+            try:
+                children.append(_parse(child, depth=depth + 1, counter=counter, top=False))
+            except InvalidInput as exc:
+                child_errors[str(index)] = exc.detail
+        if child_errors:
+            errors["children"] = child_errors
+    if errors:
+        raise InvalidInput(errors)
+    return ElectionSpec(title.strip(), description, events, children, parent_id)
+
+
+def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:
+    election = create_election(title=spec.title, description=spec.description, parent=parent,
+                               created_by=actor)
+    if any(spec.events.values()):
+        try:
+            configure(election, spec.events, actor=actor, replace=True)
+        except InvalidInput as exc:
+            raise InvalidInput(_nest([*path, "scheduled_events"], exc.detail)) from exc
+    for index, child in enumerate(spec.children):
+        _create(child, election, actor, [*path, "children", str(index)])
+    return election
+
+
+def _nest(path: list[str], detail: dict) -> dict:
+    for key in reversed(path):
+        detail = {key: detail}
+    return detail

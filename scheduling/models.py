@@ -1,0 +1,93 @@
+"""ScheduledEvent: one row per scheduling decision, kept forever as history."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from elections.models import Election, StatusAction
+
+
+class Kind(models.TextChoices):
+    START_VOTING = "start_voting", "start of voting"
+    END_VOTING = "end_voting", "end of voting"
+
+
+#: the status action each kind of event performs when it fires
+KIND_ACTION = {Kind.START_VOTING: StatusAction.START, Kind.END_VOTING: StatusAction.STOP}
+
+
+class State(models.TextChoices):
+    PENDING = "pending", "pending"
+    DONE = "done", "done"
+    SKIPPED = "skipped", "skipped"
+    FAILED = "failed", "failed"
+    SUPERSEDED = "superseded", "superseded"
+    CANCELLED = "cancelled", "cancelled"
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ScheduledEvent(models.Model):
+    # No database constraint: the history outlives a deleted election (its events
+    # are cancelled first, in the same transaction).
+    election = models.ForeignKey(
+        Election, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="scheduled_events",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    event_at = models.DateTimeField(help_text="When the event takes effect (UTC).")
+    task_id = models.CharField(max_length=36, unique=True, default=new_task_id, editable=False)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    scheduled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Delivery bookkeeping: the planner publishes the event when next_dispatch_at
+    # comes, and again (with backoff) while it stays pending past its time.
+    next_dispatch_at = models.DateTimeField()
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_count = models.PositiveIntegerField(default=0)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    lateness = models.DurationField(null=True, blank=True,
+                                    help_text="executed_at minus event_at")
+    finished_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When the event left the pending state.")
+    reason = models.TextField(blank=True, help_text="Why it did not run, when it did not.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["election", "kind"], condition=Q(state="pending"),
+                name="one_pending_event_per_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_dispatch_at"], condition=Q(state="pending"),
+                         name="pending_by_next_dispatch"),
+            models.Index(fields=["election", "-created_at"], name="event_history"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} of #{self.election_id} at {self.event_at:%Y-%m-%d %H:%M:%S} ({self.state})"
+
+    @property
+    def is_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return self.state == State.PENDING and self.event_at < timezone.now()
+
+
+class PlannerHeartbeat(models.Model):
+    """A single row: when the planner last ran, for the health check."""
+
+    last_tick_at = models.DateTimeField()
+    published = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"planner tick at {self.last_tick_at:%Y-%m-%d %H:%M:%S} ({self.published} published)"
