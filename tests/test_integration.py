@@ -132,3 +132,19 @@ def test_overdue_event_whose_message_was_lost_is_recovered_by_the_planner(api, w
     assert redispatched and redispatched[0].metadata["task_id"] == pending.task_id
     executed = actions_of(root["id"], Action.EVENT_EXECUTED)
     assert len(executed) == 1 and executed[0].metadata["lateness_seconds"] >= 2
+
+
+def test_health_reports_each_part_and_turns_503_when_one_is_down(client, start_celery):
+    down = client.get("/healthz")
+    assert down.status_code == 503
+    assert down.json()["checks"]["database"]["ok"] is True
+    assert down.json()["checks"]["broker"]["ok"] is True
+    assert down.json()["checks"]["planner"]["ok"] is False
+
+    start_celery("worker")
+    start_celery("beat")
+    healthy = wait_until(lambda: (r := client.get("/healthz")).status_code == 200 and r, timeout=20,
+                         message="/healthz to report every part up")
+    checks = healthy.json()["checks"]
+    assert checks["workers"]["ok"] and checks["workers"]["detail"]
+    assert checks["planner"]["ok"] and checks["planner"]["detail"]

@@ -1,0 +1,296 @@
+"""The service layer's rules, without a broker: what is stored, logged, published and revoked."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from activity_log.models import Action, ActivityEntry
+from elections.errors import InvalidInput, TransitionNotAllowed
+from elections.models import Election, Status
+from elections.services import create_election
+from scheduling import services
+from scheduling.models import ScheduledEvent, State
+from tests.helpers import actions_of, in_seconds
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Record what would be published and revoked (the broker is tested in test_integration)."""
+    record = {"published": [], "revoked": []}
+    from scheduling.tasks import fire_event
+
+    monkeypatch.setattr(fire_event, "apply_async",
+                        lambda args, task_id, eta, **kw: record["published"].append((args[0], task_id, eta)))
+    monkeypatch.setattr(services, "revoke", lambda ids: record["revoked"].extend(ids))
+    return record
+
+
+@pytest.fixture
+def tree(alice):
+    root = create_election(title="General", created_by=alice)
+    north = create_election(title="North", parent=root, created_by=alice)
+    deep = create_election(title="North-1", parent=north, created_by=alice)
+    return root, north, deep
+
+
+def configure(election, actor, replace=True, **events):
+    return services.configure(election, events, actor=actor, replace=replace)
+
+
+def test_scheduling_creates_a_pending_row_a_log_row_and_publishes_after_commit(
+        alice, tree, sent, django_capture_on_commit_callbacks):
+    root, *_ = tree
+    at = in_seconds(10)  # within the horizon (20 s in tests)
+    with django_capture_on_commit_callbacks() as callbacks:
+        pending = configure(root, alice, start_voting=at)
+        assert sent["published"] == []  # nothing leaves before commit
+    assert len(callbacks) == 1
+    callbacks[0]()  # the commit
+    event = pending["start_voting"]
+    assert (event.state, event.event_at, event.scheduled_by) == (State.PENDING, at, alice)
+    assert sent["published"] == [(event.pk, event.task_id, at)]
+    assert ScheduledEvent.objects.get(pk=event.pk).dispatch_count == 1
+    [row] = actions_of(root.pk, Action.EVENT_SCHEDULED)
+    assert row.metadata["task_id"] == event.task_id and row.actor == alice
+
+
+def test_event_beyond_the_horizon_is_not_published_until_the_planner_reaches_it(
+        alice, tree, sent, django_capture_on_commit_callbacks, settings):
+    root, *_ = tree
+    with django_capture_on_commit_callbacks(execute=True):
+        event = configure(root, alice, end_voting=timezone.now() + timedelta(days=21))["end_voting"]
+    assert sent["published"] == []
+    assert services.plan() == 0
+    horizon_reached = event.event_at - timedelta(seconds=settings.SCHEDULING_HORIZON_SECONDS)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.plan(now=horizon_reached + timedelta(seconds=1)) == 1
+    assert [p[1] for p in sent["published"]] == [event.task_id]
+
+
+def test_rescheduling_supersedes_the_old_row_revokes_its_task_and_keeps_history(
+        alice, tree, sent, django_capture_on_commit_callbacks):
+    root, *_ = tree
+    with django_capture_on_commit_callbacks(execute=True):
+        first = configure(root, alice, start_voting=in_seconds(60))["start_voting"]
+    with django_capture_on_commit_callbacks(execute=True):
+        second = configure(root, alice, start_voting=in_seconds(120))["start_voting"]
+    assert second.task_id != first.task_id
+    first.refresh_from_db()
+    assert (first.state, first.reason) == (State.SUPERSEDED, "rescheduled")
+    assert sent["revoked"] == [first.task_id]
+    [revoked] = actions_of(root.pk, Action.EVENT_REVOKED)
+    assert revoked.metadata["task_id"] == first.task_id and revoked.metadata["reason"] == "rescheduled"
+    assert ScheduledEvent.objects.filter(election=root).count() == 2
+
+
+def test_unchanged_time_keeps_the_row_and_task(alice, tree, sent, django_capture_on_commit_callbacks):
+    root, *_ = tree
+    at = in_seconds(60)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = configure(root, alice, start_voting=at)["start_voting"]
+        again = configure(root, alice, start_voting=at)["start_voting"]
+    assert again.pk == first.pk and sent["revoked"] == []
+
+
+def test_full_update_cancels_a_kind_left_out_and_partial_keeps_it(alice, tree, sent):
+    root, *_ = tree
+    both = configure(root, alice, start_voting=in_seconds(60), end_voting=in_seconds(120))
+    kept = services.configure(root, {"end_voting": in_seconds(180)}, actor=alice, replace=False)
+    assert kept["start_voting"].pk == both["start_voting"].pk
+    replaced = services.configure(root, {"end_voting": kept["end_voting"].event_at}, actor=alice,
+                                  replace=True)
+    assert "start_voting" not in replaced
+    assert ScheduledEvent.objects.get(pk=both["start_voting"].pk).state == State.CANCELLED
+
+
+@pytest.mark.parametrize("events, field", [
+    ({"start_voting": -5}, "start_voting"),
+    ({"start_voting": 60, "end_voting": 30}, "end_voting"),
+    ({"start_voting": 60, "end_voting": 60}, "end_voting"),
+])
+def test_bad_schedules_are_refused_and_change_nothing(alice, tree, sent, events, field):
+    root, *_ = tree
+    before = configure(root, alice, start_voting=in_seconds(30))
+    log_rows = ActivityEntry.objects.count()
+    base = timezone.now()
+    with pytest.raises(InvalidInput) as caught:
+        configure(root, alice, **{k: base + timedelta(seconds=v) for k, v in events.items()})
+    assert "event_at" in caught.value.detail[field]
+    assert services.pending_events(root.pk) == before
+    assert ActivityEntry.objects.count() == log_rows
+
+
+def test_end_must_follow_the_start_already_stored(alice, tree, sent):
+    root, *_ = tree
+    configure(root, alice, start_voting=in_seconds(120))
+    with pytest.raises(InvalidInput) as caught:
+        services.configure(root, {"end_voting": in_seconds(60)}, actor=alice, replace=False)
+    assert "after the start of voting" in caught.value.detail["end_voting"]["event_at"][0]
+
+
+def test_start_cannot_be_scheduled_for_an_election_already_started(alice, tree, sent):
+    root, *_ = tree
+    services.change_status(root, "start", actor=alice)
+    with pytest.raises(InvalidInput) as caught:
+        configure(root, alice, start_voting=in_seconds(60))
+    assert "already started" in caught.value.detail["start_voting"]["event_at"][0]
+    # ...but its end may be
+    assert configure(root, alice, end_voting=in_seconds(60))["end_voting"].state == State.PENDING
+
+
+def test_at_most_one_pending_event_per_kind_is_enforced_by_the_database(alice, tree):
+    root, *_ = tree
+    ScheduledEvent.objects.create(election=root, kind="start_voting", event_at=in_seconds(60),
+                                  next_dispatch_at=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ScheduledEvent.objects.create(election=root, kind="start_voting", event_at=in_seconds(90),
+                                      next_dispatch_at=timezone.now())
+
+
+def test_manual_start_changes_the_tree_and_cancels_the_pending_start(
+        alice, tree, sent, django_capture_on_commit_callbacks):
+    root, north, deep = tree
+    pending = configure(root, alice, start_voting=in_seconds(60), end_voting=in_seconds(120))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_status(root, "start", actor=alice)
+    assert set(Election.objects.values_list("status", flat=True)) == {Status.STARTED}
+    assert ScheduledEvent.objects.get(pk=pending["start_voting"].pk).state == State.CANCELLED
+    assert ScheduledEvent.objects.get(pk=pending["end_voting"].pk).state == State.PENDING
+    assert pending["start_voting"].task_id in sent["revoked"]
+    changed = ActivityEntry.objects.filter(action=Action.STATUS_CHANGED)
+    assert sorted(changed.values_list("election_id", flat=True)) == [root.pk, north.pk, deep.pk]
+    assert all(row.actor == alice and row.metadata["source"] == "manual" for row in changed)
+
+
+def test_manual_stop_cancels_both_kinds(alice, tree, sent):
+    root, *_ = tree
+    services.change_status(root, "start", actor=alice)
+    end = configure(root, alice, end_voting=in_seconds(60))["end_voting"]
+    services.change_status(root, "stop", actor=alice)
+    assert ScheduledEvent.objects.get(pk=end.pk).state == State.CANCELLED
+
+
+def test_transition_not_allowed_changes_nothing(alice, tree):
+    root, *_ = tree
+    expected = "its status is notstarted; suspend needs resumed or started"
+    with pytest.raises(TransitionNotAllowed, match=expected):
+        services.change_status(root, "suspend", actor=alice)
+    assert not ActivityEntry.objects.filter(action=Action.STATUS_CHANGED).exists()
+
+
+def test_deleting_an_election_cancels_and_revokes_its_and_its_descendants_events(
+        alice, tree, sent, django_capture_on_commit_callbacks):
+    root, north, _ = tree
+    mine = configure(root, alice, start_voting=in_seconds(60))["start_voting"]
+    child = configure(north, alice, end_voting=in_seconds(90))["end_voting"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_election(root, actor=alice)
+    assert not Election.objects.exists()
+    for event in (mine, child):
+        event.refresh_from_db()
+        assert (event.state, event.reason) == (State.CANCELLED, "election deleted")
+        assert event.task_id in sent["revoked"]
+    assert ActivityEntry.objects.filter(action=Action.ELECTION_DELETED).count() == 3
+
+
+# --- execution ------------------------------------------------------------------------
+
+def due_event(election, kind, actor, seconds_ago=0.5):
+    """A pending event whose time has just come (created directly: configure refuses the past)."""
+    return ScheduledEvent.objects.create(election=election, kind=kind, scheduled_by=actor,
+                                         event_at=in_seconds(-seconds_ago),
+                                         next_dispatch_at=timezone.now())
+
+
+def test_execution_flips_the_whole_tree_in_one_go_and_records_lateness(alice, tree, sent):
+    root, north, deep = tree
+    event = due_event(root, "start_voting", alice)
+    assert services.execute_event(event.pk, event.task_id) == "done"
+    assert set(Election.objects.values_list("status", flat=True)) == {Status.STARTED}
+    event.refresh_from_db()
+    assert event.state == State.DONE
+    assert timedelta(seconds=0.5) <= event.lateness < timedelta(seconds=5)
+    [executed] = actions_of(root.pk, Action.EVENT_EXECUTED)
+    assert executed.on_behalf_of == alice and executed.actor is None
+    assert executed.metadata["elections_changed"] == 3
+    for election in (root, north, deep):
+        [change] = actions_of(election.pk, Action.STATUS_CHANGED)
+        assert change.metadata["task_id"] == event.task_id
+
+
+def test_children_whose_status_does_not_allow_it_are_left_alone(alice, tree, sent):
+    root, north, deep = tree
+    services.change_status(north, "start", actor=alice)
+    services.change_status(north, "stop", actor=alice)
+    event = due_event(root, "start_voting", alice)
+    services.execute_event(event.pk, event.task_id)
+    assert Election.objects.get(pk=north.pk).status == Status.STOPPED
+    assert Election.objects.get(pk=deep.pk).status == Status.STOPPED
+    assert Election.objects.get(pk=root.pk).status == Status.STARTED
+
+
+def test_second_delivery_and_a_stale_task_id_change_nothing_and_say_so(alice, tree, sent):
+    root, *_ = tree
+    event = due_event(root, "start_voting", alice)
+    assert services.execute_event(event.pk, "some-other-task-id") == "discarded"
+    assert Election.objects.get(pk=root.pk).status == Status.NOT_STARTED
+    assert services.execute_event(event.pk, event.task_id) == "done"
+    assert services.execute_event(event.pk, event.task_id) == "discarded"
+    reasons = [row.metadata["reason"] for row in actions_of(root.pk, Action.TASK_DISCARDED)]
+    assert "is not the event's current task" in reasons[0]
+    assert "done, not pending" in reasons[1]
+    assert len(actions_of(root.pk, Action.STATUS_CHANGED)) == 1
+
+
+def test_scheduled_start_of_an_election_started_by_hand_is_skipped_with_the_reason(alice, tree, sent):
+    root, *_ = tree
+    event = due_event(root, "end_voting", alice)
+    assert services.execute_event(event.pk, event.task_id) == "skipped"
+    event.refresh_from_db()
+    assert event.state == State.SKIPPED and "election is notstarted" in event.reason
+    [skipped] = actions_of(root.pk, Action.EVENT_SKIPPED)
+    assert skipped.metadata["reason"] == event.reason
+
+
+def test_early_delivery_is_published_again_for_its_time(
+        alice, tree, sent, django_capture_on_commit_callbacks):
+    root, *_ = tree
+    event = ScheduledEvent.objects.create(election=root, kind="start_voting", event_at=in_seconds(30),
+                                          next_dispatch_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.execute_event(event.pk, event.task_id) == "early"
+    assert sent["published"] == [(event.pk, event.task_id, event.event_at)]
+    assert Election.objects.get(pk=root.pk).status == Status.NOT_STARTED
+
+
+def test_failure_marks_the_event_failed_with_a_summary(alice, tree):
+    root, *_ = tree
+    event = due_event(root, "start_voting", alice)
+    services.record_failure(event.pk, event.task_id, ValueError("boom"))
+    event.refresh_from_db()
+    assert event.state == State.FAILED and event.reason == "ValueError: boom"
+    assert actions_of(root.pk, Action.EVENT_FAILED)[0].metadata["error"] == "ValueError: boom"
+
+
+def test_planner_republishes_an_overdue_event_with_backoff(alice, tree, sent,
+                                                           django_capture_on_commit_callbacks, settings):
+    root, *_ = tree
+    event = due_event(root, "start_voting", alice, seconds_ago=1)
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.plan(now=now) == 1
+    first = ScheduledEvent.objects.get(pk=event.pk)
+    assert first.dispatch_count == 1
+    assert services.plan(now=now) == 0  # not again at once
+    later = first.next_dispatch_at + timedelta(milliseconds=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.plan(now=later) == 1
+    second = ScheduledEvent.objects.get(pk=event.pk)
+    assert second.dispatch_count == 2
+    assert second.next_dispatch_at - second.dispatched_at > first.next_dispatch_at - first.dispatched_at
+    [again] = actions_of(root.pk, Action.EVENT_DISPATCHED)
+    assert again.metadata["task_id"] == event.task_id and again.metadata["attempt"] == 2
