@@ -6,7 +6,6 @@ where the web server listens.
 """
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -19,25 +18,9 @@ def _prepare() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    users = get_user_model()
-    username = os.environ.get("DJANGO_SUPERUSER_USERNAME")
-    password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
-    if username and password:
-        if not users.objects.filter(username=username).exists():
-            users.objects.create_superuser(username=username, password=password,
-                                           email=os.environ.get("DJANGO_SUPERUSER_EMAIL", ""))
-            print(f"Created superuser {username!r} from DJANGO_SUPERUSER_USERNAME/PASSWORD.")
-    elif not users.objects.exists():
-        generated = secrets.token_urlsafe(12)
-        users.objects.create_superuser(username="admin", password=generated, email="")
-        print("\n  First start: created superuser 'admin' with password "
-              f"{generated!r}\n  (set DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD "
-              "to choose your own)\n", flush=True)
+    call_command("bootstrap", generate_admin=True)
 
 
 def main() -> int:

@@ -44,6 +44,7 @@ class ElectionListCreateView(generics.GenericAPIView):
     def get_queryset(self):
         return with_api_prefetch(viewable_elections(self.request.user).order_by("pk"))
 
+    @extend_schema(operation_id="elections_list")
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ElectionSerializer(page, many=True).data)

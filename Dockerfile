@@ -1,0 +1,18 @@
+# One image for web (gunicorn), worker and beat; see docker-compose.yml.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/app/data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY elections ./elections
+COPY scheduling ./scheduling
+COPY activity_log ./activity_log
+COPY templates ./templates
+COPY static ./static
+COPY manage.py ./
+RUN pip install --no-cache-dir -e . \
+    && useradd --create-home --uid 1000 app \
+    && mkdir -p /app/data && chown -R app /app/data
+USER app
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
