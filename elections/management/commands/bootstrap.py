@@ -22,6 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, generate_admin=False, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         users = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME")
