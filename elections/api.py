@@ -1,10 +1,9 @@
 """REST API for elections: thin views that check the grant, call one service and render."""
 
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,19 +14,15 @@ from scheduling import services as scheduling_services
 from scheduling.election_config import import_election_config
 from scheduling.models import ScheduledEvent, State
 
+from . import access
 from .models import Election, Permission, StatusAction
-from .selectors import tree_ids, user_can, viewable_elections
+from .selectors import tree_ids, viewable_elections
 from .serializers import ElectionConfigSerializer, ElectionSerializer
 
 
 def election_for(request, pk: int, permission: str = Permission.VIEW) -> Election:
     """The election if the caller holds ``permission`` on it: 404 without view, 403 without the rest."""
-    election = get_object_or_404(Election, pk=pk)
-    if not user_can(request.user, election, Permission.VIEW):
-        raise NotFound("No election with this id that you may view.")
-    if permission != Permission.VIEW and not user_can(request.user, election, permission):
-        raise PermissionDenied(f"You need the '{permission}' grant on election #{pk} to do this.")
-    return election
+    return access.election_for(request.user, pk, permission)
 
 
 def with_api_prefetch(queryset):
@@ -45,6 +40,7 @@ class ElectionListCreateView(generics.GenericAPIView):
         return with_api_prefetch(viewable_elections(self.request.user).order_by("pk"))
 
     @extend_schema(operation_id="elections_list")
+    @extend_schema(responses=ElectionSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ElectionSerializer(page, many=True).data)
@@ -104,7 +100,7 @@ class ActivityView(generics.GenericAPIView):
 
     serializer_class = ActivityEntrySerializer
 
-    @extend_schema(parameters=[
+    @extend_schema(responses=ActivityEntrySerializer(many=True), parameters=[
         OpenApiParameter("action", str, enum=Action.values, description="Only rows with this action."),
         OpenApiParameter("election", int, description="Only rows of this election (itself or a descendant)."),
     ])

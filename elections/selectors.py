@@ -76,3 +76,10 @@ def viewable_elections(user) -> QuerySet[Election]:
         return Election.objects.all()
     granted = list(ElectionGrant.objects.filter(user=user).values_list("election_id", flat=True))
     return Election.objects.filter(pk__in=[*granted, *descendant_ids(granted)])
+
+
+def tree_of(election: Election) -> list[Election]:
+    """The election followed by its descendants (id, title, status, parent), for pickers and pages."""
+    ids = tree_ids(election)
+    rows = {e.pk: e for e in Election.objects.filter(pk__in=ids).only("id", "title", "status", "parent_id")}
+    return [rows[pk] for pk in ids if pk in rows]

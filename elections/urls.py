@@ -1,4 +1,4 @@
-"""Server-rendered pages (dashboard, modal, activity log)."""
+"""Server-rendered pages: log in, election list, dashboard with the modal, past events, activity log."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -6,7 +6,11 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", views.RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.election_list, name="election-list"),
+    path("elections/new/", views.upload, name="election-upload"),
+    path("elections/<int:pk>/", views.dashboard, name="election-dashboard"),
+    path("elections/<int:pk>/events/", views.past_events, name="election-events"),
+    path("elections/<int:pk>/activity/", views.activity, name="election-activity"),
 ]

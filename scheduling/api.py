@@ -13,8 +13,7 @@ from elections.serializers import (
     events_payload,
 )
 
-from . import services
-from .models import ScheduledEvent
+from . import selectors, services
 from .serializers import EventHistorySerializer
 from .validation import parse_scheduled_events
 
@@ -53,8 +52,8 @@ class ScheduledEventsHistoryView(generics.GenericAPIView):
 
     serializer_class = EventHistorySerializer
 
+    @extend_schema(responses=EventHistorySerializer(many=True))
     def get(self, request, pk: int):
         election = election_for(request, pk)
-        rows = ScheduledEvent.objects.filter(election_id=election.pk).select_related("scheduled_by")
-        page = self.paginate_queryset(rows.order_by("-created_at", "-id"))
+        page = self.paginate_queryset(selectors.history_for(election.pk))
         return self.get_paginated_response(EventHistorySerializer(page, many=True).data)

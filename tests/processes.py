@@ -4,6 +4,7 @@ Each process runs ``celery -A config ...`` in its own session (so a kill takes
 its children too) with the test database and the test run's own queue.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,10 +76,8 @@ class CeleryProcess:
             self.kill()
 
     def _signal(self, sig) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):

@@ -1,0 +1,134 @@
+"""How an activity entry reads to a person: one sentence, who acted, and which task.
+
+Plain strings only: templates escape them, so nothing here may build markup.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .models import Action, ActivityEntry
+
+KIND_WORDS = {"start_voting": "the start of voting", "end_voting": "the end of voting"}
+STATUS_WORDS = {"notstarted": "not started", "started": "started", "suspended": "suspended",
+                "resumed": "resumed", "stopped": "stopped"}
+ACTION_VERBS = {"start": "started", "stop": "stopped", "suspend": "suspended", "resume": "resumed"}
+SHORT_TASK_ID = 8
+
+
+def format_utc(value) -> str:
+    """``12 Sep 2026 09:26 UTC`` (seconds shown only when not zero); '' for None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    pattern = "%H:%M:%S" if value.second or value.microsecond else "%H:%M"
+    return f"{value.day} {value:%b %Y} {value.strftime(pattern)} UTC"
+
+
+def format_seconds(seconds) -> str:
+    """A duration for people: ``40 ms``, ``0.2 s``, ``12 s``, ``3 min 5 s``, ``2 h 4 min``."""
+    if seconds is None:
+        return ""
+    seconds = float(seconds)
+    if seconds < 0:
+        return f"-{format_seconds(-seconds)}"
+    if seconds < 0.1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def short_task_id(task_id: str | None) -> str:
+    if not task_id:
+        return ""
+    return task_id if len(task_id) <= SHORT_TASK_ID else f"{task_id[:SHORT_TASK_ID]}…"
+
+
+def kind_words(kind: str | None) -> str:
+    return KIND_WORDS.get(kind or "", "the scheduled event")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One activity entry as the activity-log page shows it."""
+
+    entry: ActivityEntry
+    sentence: str
+    actor: str
+    task_id: str
+    short_task_id: str
+
+
+def actor_of(entry: ActivityEntry) -> str:
+    """``alice``, or ``system (for alice)`` when the system acted for someone, or ``system``."""
+    if entry.actor_name:
+        return entry.actor_name
+    if entry.on_behalf_of_name:
+        return f"system (for {entry.on_behalf_of_name})"
+    return "system"
+
+
+def describe(entry: ActivityEntry) -> str:
+    """The sentence a person reads for this entry."""
+    meta = entry.metadata or {}
+    who = entry.actor_name or "the system"
+    kind = kind_words(meta.get("kind"))
+    task = short_task_id(meta.get("task_id"))
+    reason = meta.get("reason") or ""
+    action = entry.action
+    if action == Action.EVENT_SCHEDULED:
+        return f"{who} scheduled {kind} for {format_utc(meta.get('event_at'))}"
+    if action == Action.EVENT_REVOKED:
+        sentence = f"task {task} revoked: {reason or meta.get('state') or 'no longer pending'}"
+        return f"{sentence} ({kind} for {format_utc(meta.get('event_at'))})"
+    if action == Action.EVENT_EXECUTED:
+        sentence = f"{kind} ran {format_seconds(meta.get('lateness_seconds') or 0)} late"
+        changed = meta.get("elections_changed")
+        if changed is not None:
+            sentence += f"; {changed} election{'s' if changed != 1 else ''} changed status"
+        return sentence
+    if action == Action.EVENT_SKIPPED:
+        return f"{kind} was skipped: {reason}"
+    if action == Action.EVENT_FAILED:
+        return f"{kind} failed: {meta.get('error') or reason}"
+    if action == Action.EVENT_DISPATCHED:
+        attempt = meta.get("attempt")
+        sentence = f"{kind} was published again" + (f" (attempt {attempt})" if attempt else "")
+        return f"{sentence}: {reason}" if reason else sentence
+    if action == Action.TASK_DISCARDED:
+        return f"task {task} discarded: {reason}" if reason else f"task {task} discarded"
+    if action == Action.STATUS_CHANGED:
+        before = STATUS_WORDS.get(meta.get("from"), meta.get("from") or "?")
+        after = STATUS_WORDS.get(meta.get("to"), meta.get("to") or "?")
+        if entry.actor_name:
+            verb = ACTION_VERBS.get(meta.get("action"), "changed")
+            return f"{who} {verb} the election ({before} → {after})"
+        cause = f" by {kind}" if meta.get("kind") else ""
+        return f"the election went from {before} to {after}{cause}"
+    if action == Action.ELECTION_CREATED:
+        return f"{who} created the election"
+    if action == Action.ELECTION_DELETED:
+        return f"{who} deleted the election"
+    return f"{who}: {entry.get_action_display()}"
+
+
+def present(entries) -> list[Line]:
+    """The page's rows for these entries, in the order given."""
+    return [
+        Line(entry=entry, sentence=describe(entry), actor=actor_of(entry),
+             task_id=entry.task_id or "", short_task_id=short_task_id(entry.task_id))
+        for entry in entries
+    ]

@@ -1,0 +1,121 @@
+/* Shared helpers for the pages: CSRF-carrying JSON requests, notifications, time formatting. */
+(function () {
+  "use strict";
+
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  /** "12 Sep 2026 09:26 UTC" (seconds only when not zero), like the server's format_utc. */
+  function formatUTC(date) {
+    var time = pad(date.getUTCHours()) + ":" + pad(date.getUTCMinutes());
+    if (date.getUTCSeconds() || date.getUTCMilliseconds()) { time += ":" + pad(date.getUTCSeconds()); }
+    return date.getUTCDate() + " " + MONTHS[date.getUTCMonth()] + " " + date.getUTCFullYear() + " " + time + " UTC";
+  }
+
+  /** The same instant in the browser's time zone, e.g. "Sep 12, 2026, 05:26:00 AM EDT". */
+  function formatLocal(date) {
+    return new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", timeZoneName: "short"
+    }).format(date);
+  }
+
+  function timeZoneName() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "local time"; }
+    catch (e) { return "local time"; }
+  }
+
+  /** A Date as the value of an <input type="datetime-local"> in the browser's time zone. */
+  function toLocalInput(date) {
+    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + "T" +
+      pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+  }
+
+  /** The instant a datetime-local value means in the browser's time zone, or null. */
+  function fromLocalInput(value) {
+    if (!value) { return null; }
+    var date = new Date(value);  // a date-time without offset is local time
+    return isNaN(date.getTime()) ? null : date;
+  }
+
+  function localizeTimes(root) {
+    (root || document).querySelectorAll("[data-local]").forEach(function (el) {
+      var date = new Date(el.getAttribute("data-local"));
+      if (!isNaN(date.getTime())) { el.textContent = "(" + formatLocal(date) + ", your time)"; }
+    });
+  }
+
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) { return input.value; }
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  /** fetch() with the session cookie, the CSRF header and JSON; resolves to {status, ok, data}. */
+  function api(method, url, body) {
+    var options = {
+      method: method, credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken() }
+    };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = typeof body === "string" ? body : JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text.slice(0, 300) }; }
+        return { status: response.status, ok: response.ok, data: data };
+      });
+    });
+  }
+
+  /** Show a message at the top of the page (announced by screen readers). */
+  function notify(message, kind) {
+    var region = document.getElementById("notifications");
+    if (!region) { return; }
+    var note = document.createElement("div");
+    note.className = "notice " + (kind || "success");
+    var text = document.createElement("span");
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "notice-close";
+    close.setAttribute("aria-label", "Dismiss notification");
+    close.textContent = "×";
+    close.addEventListener("click", function () { note.remove(); });
+    note.appendChild(text);
+    note.appendChild(close);
+    region.appendChild(note);
+    setTimeout(function () { note.remove(); }, 12000);
+  }
+
+  /** Flatten DRF-style errors into ["field.sub: message", ...]. */
+  function flattenErrors(data, prefix) {
+    var out = [];
+    if (data === null || data === undefined) { return out; }
+    if (typeof data === "string") { return [(prefix ? prefix + ": " : "") + data]; }
+    if (Array.isArray(data)) {
+      data.forEach(function (item, index) {
+        var isScalar = typeof item === "string";
+        out = out.concat(flattenErrors(item, isScalar ? prefix : (prefix ? prefix + "." : "") + index));
+      });
+      return out;
+    }
+    Object.keys(data).forEach(function (key) {
+      var path = key === "detail" || key === "non_field_errors" ? prefix : (prefix ? prefix + "." + key : key);
+      out = out.concat(flattenErrors(data[key], path));
+    });
+    return out;
+  }
+
+  window.ES = {
+    formatUTC: formatUTC, formatLocal: formatLocal, timeZoneName: timeZoneName,
+    toLocalInput: toLocalInput, fromLocalInput: fromLocalInput, localizeTimes: localizeTimes,
+    api: api, notify: notify, flattenErrors: flattenErrors
+  };
+
+  document.addEventListener("DOMContentLoaded", function () { localizeTimes(document); });
+})();
