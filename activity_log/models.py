@@ -42,7 +42,7 @@ class ActivityEntryQuerySet(models.QuerySet):
 
 class ActivityEntry(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    election_id = models.BigIntegerField(db_index=True)
+    election_id = models.BigIntegerField()  # indexed by activity_election_recent
     election_title = models.CharField(max_length=200)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -64,7 +64,7 @@ class ActivityEntry(models.Model):
         help_text="For system actions: the user who scheduled what the system did.",
     )
     on_behalf_of_name = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    action = models.CharField(max_length=32, choices=Action.choices)
     metadata = models.JSONField(default=dict, encoder=DjangoJSONEncoder, blank=True)
 
     objects = ActivityEntryQuerySet.as_manager()

@@ -3,8 +3,8 @@
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from .models import Election, Permission
-from .selectors import user_can
+from .models import PERMISSION_RANK, Election, Permission
+from .selectors import granted_rank
 
 
 def election_for(user, pk: int, permission: str = Permission.VIEW) -> Election:
@@ -15,8 +15,9 @@ def election_for(user, pk: int, permission: str = Permission.VIEW) -> Election:
     Django turn them into 404 and 403.
     """
     election = Election.objects.filter(pk=pk).first()
-    if election is None or not user_can(user, election, Permission.VIEW):
+    rank = granted_rank(user, pk) if election is not None else 0
+    if rank < PERMISSION_RANK[Permission.VIEW]:
         raise Http404("No election with this id that you may view.")
-    if permission != Permission.VIEW and not user_can(user, election, permission):
+    if rank < PERMISSION_RANK[permission]:
         raise PermissionDenied(f"You need the '{permission}' grant on election #{pk} to do this.")
     return election

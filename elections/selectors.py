@@ -28,44 +28,43 @@ def descendant_ids(root_ids: list[int]) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def ancestor_ids(election_id: int) -> list[int]:
-    """Ids of the election's parent, grandparent and so on (one recursive query)."""
+def tree_ids(election: Election) -> list[int]:
+    """The election's id followed by all its descendants' ids."""
+    return [election.pk, *descendant_ids([election.pk])]
+
+
+def granted_rank(user, election_id: int) -> int:
+    """The highest grant rank ``user`` holds on the election or an ancestor; 0 for none.
+
+    One query: the grants of the user on the election's path up to its root.
+    """
+    if not user or not user.is_authenticated or not user.is_active:
+        return 0
+    if user.is_superuser:
+        return max(PERMISSION_RANK.values())
+    grants = connection.ops.quote_name(ElectionGrant._meta.db_table)
     sql = f"""
         WITH RECURSIVE up(id, parent_id) AS (
             SELECT id, parent_id FROM {_table()} WHERE id = %s
             UNION ALL
             SELECT e.id, e.parent_id FROM {_table()} e JOIN up ON e.id = up.parent_id
         )
-        SELECT id FROM up WHERE id <> %s
+        SELECT g.permission FROM {grants} g JOIN up ON g.election_id = up.id WHERE g.user_id = %s
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [election_id, election_id])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def tree_ids(election: Election) -> list[int]:
-    """The election's id followed by all its descendants' ids."""
-    return [election.pk, *descendant_ids([election.pk])]
+        cursor.execute(sql, [election_id, user.pk])
+        return max((PERMISSION_RANK[row[0]] for row in cursor.fetchall()), default=0)
 
 
 def user_can(user, election: Election, permission: str) -> bool:
     """Whether ``user`` holds ``permission`` on ``election``, directly or through an ancestor."""
-    if not user or not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    covering = [election.pk, *ancestor_ids(election.pk)]
-    needed = PERMISSION_RANK[permission]
-    return any(
-        PERMISSION_RANK[granted] >= needed
-        for granted in ElectionGrant.objects.filter(user=user, election_id__in=covering)
-        .values_list("permission", flat=True)
-    )
+    return granted_rank(user, election.pk) >= PERMISSION_RANK[permission]
 
 
 def permissions_of(user, election: Election) -> set[str]:
     """Every permission ``user`` holds on ``election`` (for showing only allowed actions)."""
-    return {perm for perm in PERMISSION_RANK if user_can(user, election, perm)}
+    rank = granted_rank(user, election.pk)
+    return {perm for perm, needed in PERMISSION_RANK.items() if rank >= needed}
 
 
 def viewable_elections(user) -> QuerySet[Election]:

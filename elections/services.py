@@ -2,15 +2,14 @@
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from activity_log.models import Action
-from activity_log.services import Entry, record, record_many
+from activity_log.services import Entry, record, record_bulk
 
 from .errors import TransitionNotAllowed
 from .models import TRANSITIONS, Election, ElectionGrant, Permission
-from .selectors import tree_ids
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,7 @@ def apply_transition(election: Election, action: str, *, actor=None, on_behalf_o
             f"Cannot {action} election #{election.pk}: its status is {election.status}; "
             f"{action} needs {' or '.join(sorted(allowed_from))}."
         )
-    rows = list(
-        Election.objects.select_for_update()
-        .filter(pk__in=tree_ids(election))
-        .order_by("pk")
-        .values_list("pk", "title", "status")
-    )
+    rows = _lock_tree(election.pk)
     changes = [StatusChange(pk, title, status, to_status)
                for pk, title, status in rows if status in allowed_from]
     now = timezone.now()
@@ -80,12 +74,30 @@ def apply_transition(election: Election, action: str, *, actor=None, on_behalf_o
     )
     election.status, election.updated_at = to_status, now
     extra = metadata or {}
-    record_many(
+    record_bulk(
         Entry(Action.STATUS_CHANGED, _Ref(c.election_id, c.title), actor, on_behalf_of,
               {"from": c.from_status, "to": c.to_status, "action": action, **extra})
         for c in changes
     )
     return changes
+
+
+def _lock_tree(root_id: int) -> list[tuple[int, str, str]]:
+    """Lock the election and all its descendants in id order, in one statement; (pk, title, status)."""
+    table = connection.ops.quote_name(Election._meta.db_table)
+    lock = " FOR UPDATE OF x" if connection.features.has_select_for_update else ""
+    sql = f"""
+        WITH RECURSIVE tree(id) AS (
+            SELECT id FROM {table} WHERE id = %s
+            UNION ALL
+            SELECT e.id FROM {table} e JOIN tree t ON e.parent_id = t.id
+        )
+        SELECT x.id, x.title, x.status FROM {table} x WHERE x.id IN (SELECT id FROM tree)
+        ORDER BY x.id{lock}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [root_id])
+        return cursor.fetchall()
 
 
 @dataclass(frozen=True)

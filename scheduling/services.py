@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import DateTimeField, F, Subquery, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from activity_log.models import Action
@@ -23,6 +24,7 @@ from elections.errors import InvalidInput, TransitionNotAllowed
 from elections.models import TRANSITIONS, Election, Status, StatusAction
 from elections.selectors import tree_ids
 
+from . import faults
 from .models import KIND_ACTION, Kind, PlannerHeartbeat, ScheduledEvent, State
 
 logger = logging.getLogger(__name__)
@@ -124,12 +126,16 @@ def _check_schedule(election: Election, current: dict, target: dict) -> None:
 
 
 def _schedule(election: Election, kind: str, event_at: datetime, actor, now) -> ScheduledEvent:
+    publish_now = event_at - horizon() <= now
     event = ScheduledEvent.objects.create(
         election=election, kind=kind, event_at=event_at, scheduled_by=actor,
-        next_dispatch_at=event_at - horizon(),
+        # Due now: this transaction publishes it on commit, so it claims the row as
+        # the planner does; else a tick between commit and publish would send it twice.
+        # Should this process die before publishing, the planner sends it when the claim ends.
+        next_dispatch_at=now + redispatch_after() if publish_now else event_at - horizon(),
     )
     record(Action.EVENT_SCHEDULED, election, actor=actor, **_event_metadata(event))
-    if event.next_dispatch_at <= now:
+    if publish_now:
         transaction.on_commit(lambda: publish([event]))
     return event
 
@@ -218,14 +224,15 @@ def execute_event(event_id: int, task_id: str) -> str:
     time), ``discarded`` (stale delivery, logged) or ``missing``. The election and
     all descendants that allow it change status in one transaction with their log rows.
     """
-    peek = ScheduledEvent.objects.filter(pk=event_id).values_list("election_id", flat=True).first()
-    if peek is None:
-        logger.warning("fire_event %s: no scheduled event %s; nothing to do", task_id, event_id)
-        return "missing"
     with transaction.atomic():
-        election = Election.objects.select_for_update().filter(pk=peek).first()
-        event = ScheduledEvent.objects.select_for_update().get(pk=event_id)
-        ref = election or _Ref(peek, "(deleted election)")
+        # Election first, then the event (the lock order of every writer), in two statements.
+        election_id = ScheduledEvent.objects.filter(pk=event_id).values("election_id")
+        election = Election.objects.select_for_update().filter(pk=Subquery(election_id)).first()
+        event = ScheduledEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            logger.warning("fire_event %s: no scheduled event %s; nothing to do", task_id, event_id)
+            return "missing"
+        ref = election or _Ref(event.election_id, "(deleted election)")
         if event.state != State.PENDING or event.task_id != task_id:
             reason = (f"the event is {event.state}, not pending" if event.state != State.PENDING
                       else f"task {task_id} is not the event's current task {event.task_id}")
@@ -249,6 +256,7 @@ def execute_event(event_id: int, task_id: str) -> str:
             election, action, on_behalf_of=event.scheduled_by,
             metadata={"source": "scheduled_event", "kind": event.kind, "task_id": event.task_id},
         )
+        faults.pause_in_transition()  # test-only, inert unless its env var is set
         now = timezone.now()
         lateness = now - event.event_at
         _finish(event, State.DONE, now, lateness, "")
@@ -296,7 +304,7 @@ def publish(events: list[ScheduledEvent]) -> int:
     """
     from .tasks import fire_event
 
-    sent = 0
+    sent: list[ScheduledEvent] = []
     for event in events:
         try:
             fire_event.apply_async(
@@ -310,14 +318,23 @@ def publish(events: list[ScheduledEvent]) -> int:
                 next_dispatch_at=timezone.now()
             )
             continue
-        now = timezone.now()
-        backoff = min(redispatch_after() * (2 ** event.dispatch_count), MAX_REDISPATCH_BACKOFF)
-        ScheduledEvent.objects.filter(pk=event.pk, state=State.PENDING).update(
+        sent.append(event)
+    _mark_published(sent)
+    return len(sent)
+
+
+def _mark_published(events: list[ScheduledEvent]) -> None:
+    """Record the publishes: one UPDATE per backoff step, not one per event (each was a commit)."""
+    now = timezone.now()
+    by_attempt: dict[int, list[int]] = {}
+    for event in events:
+        by_attempt.setdefault(event.dispatch_count, []).append(event.pk)
+    for attempts, pks in by_attempt.items():
+        backoff = min(redispatch_after() * (2 ** attempts), MAX_REDISPATCH_BACKOFF)
+        ScheduledEvent.objects.filter(pk__in=pks, state=State.PENDING).update(
             dispatched_at=now, dispatch_count=F("dispatch_count") + 1,
-            next_dispatch_at=max(event.event_at, now) + backoff,
+            next_dispatch_at=Greatest(F("event_at"), Value(now, output_field=DateTimeField())) + backoff,
         )
-        sent += 1
-    return sent
 
 
 def revoke(task_ids: list[str]) -> None:
@@ -347,7 +364,7 @@ def plan(now: datetime | None = None) -> int:
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            ScheduledEvent.objects.select_for_update(skip_locked=True)
+            ScheduledEvent.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("election")
             .filter(state=State.PENDING, next_dispatch_at__lte=now)
             .order_by("next_dispatch_at")[:PLAN_BATCH]

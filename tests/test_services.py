@@ -294,3 +294,14 @@ def test_planner_republishes_an_overdue_event_with_backoff(alice, tree, sent,
     assert second.next_dispatch_at - second.dispatched_at > first.next_dispatch_at - first.dispatched_at
     [again] = actions_of(root.pk, Action.EVENT_DISPATCHED)
     assert again.metadata["task_id"] == event.task_id and again.metadata["attempt"] == 2
+
+
+def test_an_event_published_on_commit_is_claimed_so_a_planner_tick_does_not_send_it_again(
+        alice, tree, sent, django_capture_on_commit_callbacks):
+    root, *_ = tree
+    with django_capture_on_commit_callbacks() as callbacks:
+        event = configure(root, alice, start_voting=in_seconds(10))["start_voting"]
+    # committed, but the on-commit publish has not run yet: a planner tick now finds nothing due
+    assert services.plan() == 0
+    callbacks[0]()
+    assert [p[1] for p in sent["published"]] == [event.task_id]
