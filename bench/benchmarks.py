@@ -1,0 +1,533 @@
+"""The six benchmarks. Each returns a dict of results with a ``summary`` line and ``met``.
+
+Setup data is written in bulk, straight in SQL (that is not what is measured);
+what is measured goes through the engine: ``configure``, the planner, the worker.
+"""
+
+import http.client
+import json
+import random
+import socket
+import statistics
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from . import processes
+
+TABLES = ["activity_log_activityentry", "scheduling_scheduledevent", "scheduling_plannerheartbeat",
+          "elections_electiongrant", "elections_election", "django_celery_results_taskresult",
+          "authtoken_token"]
+
+
+@dataclass
+class Context:
+    env: dict[str, str]
+    log_dir: Path
+    quick: bool
+    extra: dict = field(default_factory=dict)
+
+    def size(self, quick, full):
+        return quick if self.quick else full
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def reset() -> None:
+    """Empty the engine's tables (TRUNCATE does not fire the activity log's row trigger)."""
+    with connection.cursor() as cur:
+        cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+
+
+def analyze() -> None:
+    with connection.cursor() as cur:
+        for table in ("elections_election", "scheduling_scheduledevent", "activity_log_activityentry"):
+            cur.execute(f"ANALYZE {table}")
+
+
+def bulk_elections(n: int, *, parent_id: int | None = None, prefix: str = "bench") -> list[int]:
+    """Insert ``n`` elections (not started) in one statement and return their ids."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """INSERT INTO elections_election (title, description, status, parent_id, created_at, updated_at)
+               SELECT %s || '-' || g, '', 'notstarted', %s, now(), now() FROM generate_series(1, %s) g
+               RETURNING id""", [prefix, parent_id, n])
+        return sorted(row[0] for row in cur.fetchall())
+
+
+def bulk_future_events(n_elections: int, days_ahead: float = 3.0) -> int:
+    """Elections with both kinds pending days ahead, in plain SQL; returns how many events."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """WITH e AS (
+                 INSERT INTO elections_election (title, description, status, created_at, updated_at)
+                 SELECT 'future-' || g, '', 'notstarted', now(), now() FROM generate_series(1, %s) g
+                 RETURNING id)
+               INSERT INTO scheduling_scheduledevent
+                 (election_id, kind, event_at, task_id, state, created_at, next_dispatch_at,
+                  dispatch_count, reason)
+               SELECT e.id, k.kind, t.at, gen_random_uuid()::text, 'pending', now(),
+                      t.at - make_interval(secs => %s), 0, ''
+               FROM e CROSS JOIN (VALUES ('start_voting', 0), ('end_voting', 1)) AS k(kind, o)
+               CROSS JOIN LATERAL (
+                 SELECT now() + make_interval(secs => %s * 86400 + e.id %% 86400 + k.o * 3600) AS at) t""",
+            [n_elections, settings.SCHEDULING_HORIZON_SECONDS, days_ahead])
+        return cur.rowcount
+
+
+def bulk_due_events(election_ids: list[int], event_at: datetime, dispatch_at: datetime) -> None:
+    """A pending ``start_voting`` per election at ``event_at``, for the planner to publish."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """INSERT INTO scheduling_scheduledevent
+                 (election_id, kind, event_at, task_id, state, created_at, next_dispatch_at,
+                  dispatch_count, reason)
+               SELECT id, 'start_voting', %s, gen_random_uuid()::text, 'pending', now(), %s, 0, ''
+               FROM unnest(%s::bigint[]) AS id""", [event_at, dispatch_at, election_ids])
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation, as numpy does by default."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def stats_ms(values_s: list[float]) -> dict:
+    ms = [v * 1000 for v in values_s]
+    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2),
+            "max_ms": round(max(ms), 2) if ms else None,
+            "mean_ms": round(statistics.fmean(ms), 2) if ms else None}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def celery_processes(ctx: Context, *, beat: bool = True, worker_args: list[str] | None = None):
+    """A fresh worker (and beat) for one benchmark, stopped afterwards whatever happens."""
+    started = []
+    try:
+        extra = [*ctx.env.get("BENCH_WORKER_ARGS", "").split(), *(worker_args or [])]
+        started.append(processes.celery("worker", ctx.env, ctx.log_dir, extra).start())
+        if beat:
+            started.append(processes.celery("beat", ctx.env, ctx.log_dir).start())
+        yield started
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.01, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def started_among(ids: list[int]) -> set[int]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM elections_election WHERE id = ANY(%s) AND status = 'started'", [ids])
+        return {row[0] for row in cur.fetchall()}
+
+
+def count_started(ids: list[int]) -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM elections_election WHERE id = ANY(%s) AND status = 'started'",
+                    [ids])
+        return cur.fetchone()[0]
+
+
+# --- 1: lateness of one event ----------------------------------------------------------------
+
+def lateness(ctx: Context) -> dict:
+    """Many single events, spaced apart; lateness = status committed (seen) minus event_at."""
+    from elections.models import Election
+    from scheduling import services
+    from scheduling.models import ScheduledEvent
+
+    n, gap = ctx.size(30, 300), 0.2
+    reset()
+    ids = bulk_elections(n, prefix="lateness")
+    with celery_processes(ctx):
+        base = now_utc() + timedelta(seconds=1.5 + n * 0.01)
+        due = {}
+        for i, election in enumerate(Election.objects.filter(pk__in=ids).order_by("pk")):
+            at = base + timedelta(seconds=i * gap)
+            services.configure(election, {"start_voting": at}, actor=None, replace=False)
+            due[election.pk] = at
+        seen: dict[int, datetime] = {}
+        deadline = time.monotonic() + n * gap + 60
+        while len(seen) < n and time.monotonic() < deadline:
+            now = now_utc()
+            waiting = [pk for pk, at in due.items() if pk not in seen and at <= now]
+            if waiting:
+                for pk in started_among(waiting):
+                    seen[pk] = now_utc()
+            time.sleep(0.001)
+    events = {e.election_id: e for e in ScheduledEvent.objects.filter(election_id__in=ids)}
+    updated = dict(Election.objects.filter(pk__in=ids).values_list("pk", "updated_at"))
+    observed = [(seen[pk] - due[pk]).total_seconds() for pk in seen]
+    recorded = [e.lateness.total_seconds() for e in events.values() if e.lateness is not None]
+    from_updated = [(updated[pk] - due[pk]).total_seconds() for pk in seen]
+    committed = stats_ms(observed)
+    met = len(observed) == n and committed["p99_ms"] < 100
+    return {
+        "events": n, "opened": len(seen),
+        "committed_lateness": committed, "recorded_lateness": stats_ms(recorded),
+        "updated_at_lateness": stats_ms(from_updated),
+        "target": "p99 < 100 ms", "met": met,
+        "summary": (f"p50 {committed['p50_ms']:.0f} / p99 {committed['p99_ms']:.0f} / "
+                    f"max {committed['max_ms']:.0f} ms ({len(seen)}/{n} events)"),
+    }
+
+
+# --- 2: many elections at the same instant ------------------------------------------------------
+
+def same_instant(ctx: Context) -> dict:
+    """``n`` elections due at one instant, published by the planner as they enter the horizon."""
+    from scheduling.models import ScheduledEvent
+
+    n = ctx.size(1000, 1000)
+    reset()
+    ids = bulk_elections(n, prefix="same-instant")
+    with celery_processes(ctx) as (worker, _beat):
+        horizon = settings.SCHEDULING_HORIZON_SECONDS
+        at = now_utc() + timedelta(seconds=horizon + 1.5)
+        bulk_due_events(ids, at, at - timedelta(seconds=horizon))
+        time.sleep(max(0.0, (at - now_utc()).total_seconds() - 0.2))
+        cpu_before = (processes.cpu_seconds(worker.pid), processes.cpu_seconds(comm="postgres"),
+                      processes.cpu_seconds(comm="beam.smp"))
+        time.sleep(max(0.0, (at - now_utc()).total_seconds()))
+        last_seen, count = None, 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            count = count_started(ids)
+            if count == n:
+                last_seen = now_utc()
+                break
+            time.sleep(0.01)
+        cpu_after = (processes.cpu_seconds(worker.pid), processes.cpu_seconds(comm="postgres"),
+                     processes.cpu_seconds(comm="beam.smp"))
+    rows = list(ScheduledEvent.objects.filter(election_id__in=ids)
+                .values_list("executed_at", "dispatched_at", "state"))
+    executed = sorted(r[0] for r in rows if r[0] is not None)
+    dispatched = sorted(r[1] for r in rows if r[1] is not None)
+    result = {"elections": n, "opened": count}
+    if executed:
+        span = (executed[-1] - at).total_seconds()
+        result.update({
+            "last_opened_s": round((last_seen - at).total_seconds(), 3) if last_seen else None,
+            "last_executed_s": round(span, 3),
+            "first_executed_s": round((executed[0] - at).total_seconds(), 3),
+            "fires_per_s": round(len(executed) / max((executed[-1] - executed[0]).total_seconds(), 1e-3), 1),
+            "planner_published_s": round((dispatched[-1] - at).total_seconds() + horizon, 3)
+            if dispatched else None,
+            # CPU per fire while they fired; postgres and rabbitmq are shared with whatever else runs.
+            "cpu_ms_per_fire": {name: round((after - before) * 1000 / n, 2) for name, before, after in zip(
+                ("worker", "postgres", "rabbitmq"), cpu_before, cpu_after, strict=True)},
+        })
+    last = result.get("last_opened_s")
+    result.update({
+        "target": "all open within 2 s", "met": bool(last is not None and last < 2.0),
+        "summary": (f"last opened {last:.2f} s after, {result.get('fires_per_s', 0):.0f} fires/s"
+                    if last is not None else f"only {count}/{n} opened"),
+    })
+    return result
+
+
+# --- 3: a parent with many children vs one-by-one ---------------------------------------------------
+
+def baseline_one_by_one(root_id: int) -> float:
+    """The naive way: each election of the tree saved on its own, with its own log row."""
+    from activity_log.models import Action
+    from activity_log.services import record
+    from elections.models import Election, Status
+    from elections.selectors import tree_ids
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        root = Election.objects.select_for_update().get(pk=root_id)
+        for pk in tree_ids(root):
+            election = Election.objects.get(pk=pk)
+            if election.status != Status.NOT_STARTED:
+                continue
+            old = election.status
+            election.status = Status.STARTED
+            election.save()
+            record(Action.STATUS_CHANGED, election,
+                   **{"from": old, "to": election.status, "transition": "start", "source": "baseline"})
+    return time.perf_counter() - started
+
+
+def big_tree(ctx: Context) -> dict:
+    from elections.models import Election
+    from scheduling import services
+    from scheduling.models import ScheduledEvent
+
+    children = ctx.size(2000, 10000)
+    reset()
+    engine_root = bulk_elections(1, prefix="tree-engine")[0]
+    engine_ids = [engine_root, *bulk_elections(children, parent_id=engine_root, prefix="tree-engine-child")]
+    baseline_root = bulk_elections(1, prefix="tree-baseline")[0]
+    bulk_elections(children, parent_id=baseline_root, prefix="tree-baseline-child")
+    analyze()
+    with celery_processes(ctx):
+        at = now_utc() + timedelta(seconds=2)
+        services.configure(Election.objects.get(pk=engine_root), {"start_voting": at}, actor=None,
+                           replace=False)
+        time.sleep(max(0.0, (at - now_utc()).total_seconds()))
+        wait_for(lambda: count_started(engine_ids) == len(engine_ids), timeout=120, interval=0.005,
+                 what="the whole tree to open")
+        seen = now_utc()
+    event = ScheduledEvent.objects.get(election_id=engine_root)
+    engine_s = (seen - at).total_seconds()
+    baseline_s = baseline_one_by_one(baseline_root)
+    speedup = baseline_s / engine_s if engine_s > 0 else None
+    return {
+        "children": children, "engine_open_s": round(engine_s, 3),
+        "engine_recorded_lateness_s": round(event.lateness.total_seconds(), 3),
+        "baseline_s": round(baseline_s, 3), "speedup": round(speedup, 1) if speedup else None,
+        "target": "< 1 s and 20x faster than the baseline",
+        "met": bool(engine_s < 1.0 and speedup and speedup >= 20),
+        "summary": f"{children} children: {engine_s:.2f} s vs baseline {baseline_s:.1f} s ({speedup:.0f}x)",
+    }
+
+
+# --- 4: planner tick cost against the number of future events ------------------------------------
+
+DUE_SQL = """EXPLAIN (ANALYZE, FORMAT JSON)
+SELECT * FROM scheduling_scheduledevent WHERE state = 'pending' AND next_dispatch_at <= now()
+ORDER BY next_dispatch_at LIMIT 1000 FOR UPDATE SKIP LOCKED"""
+
+
+def planner_tick(ctx: Context) -> dict:
+    from scheduling import services
+
+    sizes = ctx.size([1_000, 10_000, 100_000], [1_000, 100_000, 1_000_000])
+    ticks = ctx.size(30, 50)
+    reset()
+    total, rows = 0, []
+    for size in sizes:
+        t0 = time.perf_counter()
+        while total < size:
+            step = min(size - total, 200_000)
+            total += bulk_future_events(step // 2)
+        analyze()
+        insert_s = time.perf_counter() - t0
+        for _ in range(3):
+            services.plan()
+        durations = []
+        for _ in range(ticks):
+            started = time.perf_counter()
+            published = services.plan()
+            durations.append(time.perf_counter() - started)
+            assert published == 0, "no event should be due"
+        with connection.cursor() as cur:
+            cur.execute(DUE_SQL)
+            plan_json = cur.fetchone()[0]
+        plan_json = plan_json[0] if isinstance(plan_json, list) else json.loads(plan_json)[0]
+        rows.append({"pending_events": total, "tick": stats_ms(durations),
+                     "due_query_ms": round(plan_json["Execution Time"], 3),
+                     "due_query_plan": _plan_nodes(plan_json["Plan"]), "setup_s": round(insert_s, 1)})
+    largest = rows[-1]["tick"]
+    return {
+        "sizes": rows, "target": "nearly flat; < 50 ms at 1,000,000 (--quick: at 100,000)",
+        "met": largest["p50_ms"] < 50,
+        "summary": " / ".join(f"{r['pending_events']:,}: {r['tick']['p50_ms']:.1f} ms" for r in rows),
+    }
+
+
+def _plan_nodes(node: dict) -> str:
+    name = node["Node Type"] + (f" on {node['Index Name']}" if "Index Name" in node else "")
+    kids = [_plan_nodes(child) for child in node.get("Plans", [])]
+    return name + (f" <- {', '.join(kids)}" if kids else "")
+
+
+# --- 5: the scheduled-events API under concurrent clients ---------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api_load(ctx: Context) -> dict:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from elections import services as election_services
+    from elections.models import Permission
+    from scheduling import services
+
+    clients = 16
+    per_client = int(ctx.env.get("BENCH_API_REQUESTS_PER_CLIENT") or ctx.size(40, 250))
+    workers = int(ctx.env.get("BENCH_GUNICORN_WORKERS", "4"))
+    reset()
+    get_user_model().objects.filter(username="bench").delete()
+    user = get_user_model().objects.create_user(username="bench", password=uuid.uuid4().hex)
+    token = Token.objects.create(user=user).key
+    root = election_services.create_election(title="api-root", created_by=user)
+    election_services.grant(user, root, Permission.EDIT)
+    ids = bulk_elections(64, parent_id=root.pk, prefix="api")
+    from elections.models import Election
+    soon = now_utc() + timedelta(days=3)
+    for election in Election.objects.filter(pk__in=ids):
+        services.configure(election, {"start_voting": soon, "end_voting": soon + timedelta(days=1)},
+                           actor=user, replace=True)
+    port = _free_port()
+    server = processes.gunicorn(ctx.env, ctx.log_dir, port, workers).start()
+    try:
+        _request(port, token, "GET", ids[0], None)  # warm up
+        wait_for(lambda: server.log().count("Booting worker") >= workers, timeout=30, what="gunicorn workers")
+        for _ in range(workers * 4):
+            _request(port, token, "GET", random.choice(ids), None)
+        results: list[tuple[str, float, int]] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(clients + 1)
+
+        def client(seed: int):
+            rng = random.Random(seed)
+            mine = []
+            barrier.wait()
+            for _ in range(per_client):
+                pk = rng.choice(ids)
+                if rng.random() < 0.2:
+                    at = soon + timedelta(minutes=rng.randint(1, 10_000))
+                    body = {"start_voting": {"event_at": at.isoformat()},
+                            "end_voting": {"event_at": (at + timedelta(days=1)).isoformat()}}
+                    mine.append(("PATCH", *_request(port, token, "PATCH", pk, body)))
+                else:
+                    mine.append(("GET", *_request(port, token, "GET", pk, None)))
+            with lock:
+                results.extend(mine)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        started = time.perf_counter()
+        cpu_before = (processes.cpu_seconds(server.pid), processes.cpu_seconds(comm="postgres"),
+                      time.process_time())
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        cpu_after = (processes.cpu_seconds(server.pid), processes.cpu_seconds(comm="postgres"),
+                     time.process_time())
+    finally:
+        server.stop()
+    errors = [r for r in results if r[2] >= 400]
+    everything = stats_ms([r[1] for r in results])
+    result = {
+        "clients": clients, "requests": len(results), "errors": len(errors), "gunicorn_workers": workers,
+        "mix": "80% GET, 20% PATCH (reschedule both events days ahead)",
+        "req_per_s": round(len(results) / elapsed, 1), "all": everything,
+        "get": stats_ms([r[1] for r in results if r[0] == "GET"]),
+        "patch": stats_ms([r[1] for r in results if r[0] == "PATCH"]),
+        # CPU per request: the gunicorn workers, postgres (shared with whatever else runs), the clients.
+        "cpu_ms_per_request": {name: round((after - before) * 1000 / max(len(results), 1), 2)
+                               for name, before, after in zip(("gunicorn", "postgres", "clients"),
+                                                              cpu_before, cpu_after, strict=True)},
+        "target": "p99 < 100 ms", "met": not errors and everything["p99_ms"] < 100,
+    }
+    result["summary"] = (f"{result['req_per_s']:.0f} req/s, p50 {everything['p50_ms']:.0f} / "
+                         f"p99 {everything['p99_ms']:.0f} ms, {len(errors)} errors")
+    return result
+
+
+def _request(port: int, token: str, method: str, pk: int, body) -> tuple[float, int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    started = time.perf_counter()
+    conn.request(method, f"/api/elections/{pk}/scheduled-events/", body=payload, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed, response.status
+
+
+# --- 6: worker memory with many future events -------------------------------------------------------
+
+def worker_memory(ctx: Context) -> dict:
+    from config.celery import app
+
+    events = ctx.size(20_000, 100_000)
+    settle, watch = ctx.size(4, 8), ctx.size(6, 20)
+    reset()
+    with celery_processes(ctx) as (worker, _beat):
+        time.sleep(settle)
+        idle = _sample_memory(worker.pid, 5)
+        created = bulk_future_events(events // 2)
+        analyze()
+        time.sleep(watch)  # the planner ticks every 0.5 s meanwhile
+        loaded = _sample_memory(worker.pid, 5)
+        held_count, queued = _broker_view(app, ctx.env["CELERY_QUEUE"])
+    growth = loaded["pss_mib"] - idle["pss_mib"]
+    return {
+        "events": created, "idle": idle, "with_events": loaded, "pss_growth_mib": round(growth, 1),
+        "rss_growth_mib": round(loaded["rss_mib"] - idle["rss_mib"], 1),
+        "tasks_held_by_worker": held_count, "messages_in_queue": queued,
+        "target": "no growth beyond noise", "met": held_count == 0 and queued == 0 and growth < 5,
+        "summary": (f"idle {idle['pss_mib']:.0f} MiB, with {created:,} events {loaded['pss_mib']:.0f} MiB "
+                    f"(PSS, {growth:+.1f}); {held_count} held, {queued} queued"),
+    }
+
+
+def _broker_view(app, queue: str, attempts: int = 3) -> tuple[int, int]:
+    """Tasks the worker holds (ETA or reserved) and messages waiting in the queue.
+
+    On a fresh connection each try: the broker may have been restarted by another
+    suite's fault tests, which resets pooled connections.
+    """
+    for attempt in range(attempts):
+        try:
+            with app.connection_for_write() as conn:
+                inspect = app.control.inspect(timeout=2.0, connection=conn)
+                held = inspect.scheduled() or {}
+                reserved = inspect.reserved() or {}
+                queued = conn.default_channel.queue_declare(queue, passive=True).message_count
+            return sum(len(v) for v in held.values()) + sum(len(v) for v in reserved.values()), queued
+        except (OSError, ConnectionError):
+            if attempt == attempts - 1:
+                raise
+            app.pool.force_close_all()
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def _sample_memory(pid: int, n: int) -> dict:
+    samples = []
+    for _ in range(n):
+        samples.append(processes.tree_memory(pid))
+        time.sleep(0.2)
+    return {key: round(statistics.median(s[key] for s in samples), 1) for key in samples[0]}
+
+
+BENCHMARKS = {
+    1: ("lateness of one event", lateness),
+    2: ("1,000 elections at one instant", same_instant),
+    3: ("parent with many children vs one-by-one", big_tree),
+    4: ("planner tick vs future events", planner_tick),
+    5: ("scheduled-events API, 16 clients", api_load),
+    6: ("worker memory, future events", worker_memory),
+}
