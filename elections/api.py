@@ -39,10 +39,18 @@ class ElectionListCreateView(generics.GenericAPIView):
     def get_queryset(self):
         return with_api_prefetch(viewable_elections(self.request.user).order_by("pk"))
 
-    @extend_schema(operation_id="elections_list")
-    @extend_schema(responses=ElectionSerializer(many=True))
+    @extend_schema(operation_id="elections_list", responses=ElectionSerializer(many=True), parameters=[
+        OpenApiParameter("parent", int, description="Only the direct children of this election."),
+    ])
     def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
+        queryset = self.get_queryset()
+        parent = request.query_params.get("parent")
+        if parent is not None:
+            if not parent.isdigit():
+                return Response({"parent": ["Must be the integer id of an election."]},
+                                status=status.HTTP_400_BAD_REQUEST)
+            queryset = queryset.filter(parent_id=int(parent))
+        page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ElectionSerializer(page, many=True).data)
 
     @extend_schema(request=ElectionConfigSerializer, responses={201: ElectionSerializer})

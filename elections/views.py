@@ -23,8 +23,6 @@ from .models import TRANSITIONS, Election, Permission, Status, StatusAction
 from .selectors import permissions_of, tree_of, viewable_elections
 
 PAGE_SIZE = 50
-#: At most this many children are refreshed by the dashboard's polling (the rest on reload).
-POLLED_CHILDREN = 25
 
 
 def election_or_404(request, pk: int, permission: str = Permission.VIEW) -> Election:
@@ -113,8 +111,8 @@ def dashboard(request, pk: int):
         "actionUrls": {a["action"]: reverse(f"api-election-{a['action']}", args=[election.pk])
                        for a in status_actions},
         "statusLabels": dict(Status.choices),
-        "childUrls": {str(c.pk): reverse("api-election-detail", args=[c.pk])
-                      for c in children[:POLLED_CHILDREN]},
+        # one request refreshes the first page of children; more update on reload
+        "childrenUrl": f"{reverse('api-election-list')}?parent={election.pk}",
         "events": {
             kind: event.event_at.isoformat().replace("+00:00", "Z") if event else None
             for kind, event in ((Kind.START_VOTING, start), (Kind.END_VOTING, stop))

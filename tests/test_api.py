@@ -217,3 +217,11 @@ def test_openapi_schema_describes_every_path(api):
                  "/api/elections/{id}/scheduled-events/history/", "/api/elections/{id}/activity/",
                  "/api/elections/{id}/start/", "/api/auth/token/"):
         assert path in paths, path
+
+
+def test_list_filtered_by_parent_gives_its_children_in_one_request(api):
+    election = create(api, children=[{"title": "North"}, {"title": "South", "children": [{"title": "x"}]}])
+    children = api.get("/api/elections/", {"parent": election["id"]}).json()["results"]
+    assert [c["id"] for c in children] == election["children"]
+    assert {c["status"] for c in children} == {"notstarted"}
+    assert api.get("/api/elections/", {"parent": "North"}).status_code == 400

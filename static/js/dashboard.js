@@ -80,11 +80,13 @@
     var requests = [ES.api("GET", data.apiUrl).then(function (res) {
       if (res.ok) { applyElection(res.data); }
     })];
-    Object.keys(data.childUrls).forEach(function (id) {
-      requests.push(ES.api("GET", data.childUrls[id]).then(function (res) {
-        if (res.ok) { applyChild(id, res.data); }
+    if (document.getElementById("children")) {
+      requests.push(ES.api("GET", data.childrenUrl).then(function (res) {
+        if (res.ok) {
+          res.data.results.forEach(function (child) { applyChild(String(child.id), child); });
+        }
       }));
-    });
+    }
     Promise.all(requests).then(function () {
       var stamp = document.getElementById("last-refresh");
       if (stamp) { stamp.textContent = "Last refreshed " + new Date().toLocaleTimeString() + "."; }
