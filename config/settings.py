@@ -159,6 +159,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE_LIMIT", "10/min")},
+    # How many proxies in front of the app append to X-Forwarded-For. 0 (the default)
+    # ignores the header: a client could otherwise name any address and dodge the limit.
+    "NUM_PROXIES": int(env_float("TRUSTED_PROXIES", 0)),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Election scheduler API",

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from activity_log.views import activity_page
+from config.api import client_address
 from scheduling.models import Kind
 from scheduling.selectors import history_for, next_pending_by_election
 from scheduling.services import pending_events
@@ -51,7 +52,7 @@ class RateLimitedLoginView(auth_views.LoginView):
 
     def _failures(self) -> tuple[str, float, int]:
         """(cache key, when the window started, failures in it) for the client's address."""
-        key = f"login-failures:{self.request.META.get('REMOTE_ADDR', 'unknown')}"
+        key = f"login-failures:{client_address(self.request)}"
         _, period = _login_rate()
         now = time.time()
         started, count = cache.get(key) or (now, 0)

@@ -74,6 +74,15 @@ def test_login_page_is_rate_limited(alice):
     assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 429
 
 
+@pytest.mark.parametrize("url, client_class", [("/api/auth/token/", APIClient), ("/login/", Client)])
+def test_a_forged_x_forwarded_for_does_not_escape_the_rate_limit(alice, url, client_class):
+    client = client_class()
+    codes = [client.post(url, {"username": "alice", "password": "wrong"},
+                         HTTP_X_FORWARDED_FOR=f"203.0.113.{attempt}").status_code
+             for attempt in range(12)]
+    assert codes[-1] == 429, codes
+
+
 # --- secrets -------------------------------------------------------------------------
 
 def _setup_django(tmp_path, **env) -> subprocess.CompletedProcess:
