@@ -220,7 +220,9 @@
         return;
       }
       // Unchanged by the user: send the stored instant as it is (the picker drops sub-seconds).
-      var untouched = opened[kind] && p.at.value === ES.toLocalInput(new Date(opened[kind]));
+      // Compare instants to the second, not strings: the picker's value omits ":00" seconds.
+      var untouched = opened[kind] &&
+        Math.floor(date.getTime() / 1000) === Math.floor(new Date(opened[kind]).getTime() / 1000);
       body[kind] = { event_at: untouched ? opened[kind] : date.toISOString() };
     });
     if (firstInvalid) { firstInvalid.focus(); return; }
