@@ -8,6 +8,7 @@ Each test run gets its own queue, so runs and a local ``make run`` never mix.
 
 import os
 import uuid
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,6 +50,12 @@ def isolated_celery(celery_run_dir):
     for name, value in TEST_SCHEDULING.items():
         setattr(settings, name, float(value))
     yield {"queue": queue, "broker_options": options}
+    if not options:  # a real broker: leave no queue behind (the filesystem one is in tmp)
+        try:
+            with celery_app.connection_for_write() as connection:
+                connection.default_channel.queue_delete(queue)
+        except Exception as exc:  # cleanup only; never fail the run for it
+            warnings.warn(f"could not delete test queue {queue}: {exc}", stacklevel=1)
 
 
 def database_url() -> str:
