@@ -20,6 +20,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
+from config.processes import wait_until
+
 from . import processes
 
 TABLES = ["activity_log_activityentry", "scheduling_scheduledevent", "scheduling_plannerheartbeat",
@@ -127,17 +129,6 @@ def celery_processes(ctx: Context, *, beat: bool = True, worker_args: list[str] 
     finally:
         for process in reversed(started):
             process.stop()
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.01, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def started_among(ids: list[int]) -> set[int]:
@@ -292,8 +283,8 @@ def big_tree(ctx: Context) -> dict:
         services.configure(Election.objects.get(pk=engine_root), {"start_voting": at}, actor=None,
                            replace=False)
         time.sleep(max(0.0, (at - now_utc()).total_seconds()))
-        wait_for(lambda: count_started(engine_ids) == len(engine_ids), timeout=120, interval=0.005,
-                 what="the whole tree to open")
+        wait_until(lambda: count_started(engine_ids) == len(engine_ids), timeout=120, interval=0.005,
+                   message="the whole tree to open")
         seen = now_utc()
     event = ScheduledEvent.objects.get(election_id=engine_root)
     engine_s = (seen - at).total_seconds()
@@ -394,7 +385,8 @@ def api_load(ctx: Context) -> dict:
     server = processes.gunicorn(ctx.env, ctx.log_dir, port, workers).start()
     try:
         _request(port, token, "GET", ids[0], None)  # warm up
-        wait_for(lambda: server.log().count("Booting worker") >= workers, timeout=30, what="gunicorn workers")
+        wait_until(lambda: server.log().count("Booting worker") >= workers, timeout=30,
+                   message="gunicorn workers")
         for _ in range(workers * 4):
             _request(port, token, "GET", random.choice(ids), None)
         results: list[tuple[str, float, int]] = []

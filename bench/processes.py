@@ -7,73 +7,28 @@ module started.
 """
 
 import atexit
-import contextlib
 import os
 import signal
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from config.processes import ManagedProcess
 
 _started: list["BenchProcess"] = []
 
 
-class BenchProcess:
-    """One child process with its log in a file; ``ready`` is a log line that says it is up."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path, ready: str):
-        self.name = f"{name}-{uuid.uuid4().hex[:6]}"
-        self.command = command
-        self.env = env
-        self.ready = ready
-        self.log_path = log_dir / f"{self.name}.log"
-        self.process: subprocess.Popen | None = None
+class BenchProcess(ManagedProcess):
+    """A managed process that ``stop_all`` stops, whatever happens to the benchmark."""
 
     def start(self, timeout: float = 60) -> "BenchProcess":
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
         _started.append(self)
-        deadline = time.monotonic() + timeout
-        while self.ready not in self.log():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.process.returncode}):\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: no '{self.ready}' within {timeout}s:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
-        return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return super().start(timeout=timeout)
 
     def stop(self, timeout: float = 15) -> None:
-        """SIGTERM the process group, SIGKILL it if it is still there after ``timeout``."""
-        if self.process is None:
-            return
-        if self.alive:
-            self._signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout)
-        self._signal(signal.SIGKILL)  # leftovers of the group (pool children), if any
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
+        super().stop(timeout=timeout)
         if self in _started:
             _started.remove(self)
-
-    def _signal(self, sig) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, sig)
 
 
 def celery(kind: str, env: dict[str, str], log_dir: Path, extra: list[str] | None = None) -> BenchProcess:
@@ -100,9 +55,10 @@ def stop_all() -> None:
         process.stop(timeout=10)
 
 
-def tree_memory(pid: int) -> dict[str, float]:
-    """RSS and PSS (MiB) summed over ``pid`` and all its descendants, read from /proc."""
-    children: dict[int, list[int]] = {}
+def _proc_table() -> dict[int, tuple[int, str, float]]:
+    """Every process: pid -> (parent pid, command name, CPU seconds user + system), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, str, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -111,13 +67,25 @@ def tree_memory(pid: int) -> dict[str, float]:
                 stat = f.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def _tree(pid: int, table: dict[int, tuple[int, str, float]]) -> list[int]:
+    """``pid`` and all its descendants."""
     pids, todo = [], [pid]
     while todo:
         current = todo.pop()
         pids.append(current)
-        todo.extend(children.get(current, []))
+        todo.extend(p for p, (ppid, _, _) in table.items() if ppid == current)
+    return pids
+
+
+def tree_memory(pid: int) -> dict[str, float]:
+    """RSS and PSS (MiB) summed over ``pid`` and all its descendants, read from /proc."""
+    pids = _tree(pid, _proc_table())
     rss = pss = 0
     for p in pids:
         try:
@@ -134,27 +102,10 @@ def tree_memory(pid: int) -> dict[str, float]:
 
 def cpu_seconds(pid: int | None = None, comm: str | None = None) -> float:
     """CPU time (user + system) of ``pid`` and its descendants, or of every process named ``comm``."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, str, float]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        stats[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    table = _proc_table()
     if comm is not None:
-        return sum(cpu for _, name, cpu in stats.values() if name.startswith(comm))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += stats.get(current, (0, "", 0.0))[2]
-        todo.extend(p for p, (ppid, _, _) in stats.items() if ppid == current)
-    return total
+        return sum(cpu for _, name, cpu in table.values() if name.startswith(comm))
+    return sum(table[p][2] for p in _tree(pid, table) if p in table)
 
 
 def _on_signal(signum, frame):

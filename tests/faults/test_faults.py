@@ -44,12 +44,23 @@ def executed(root_id: int) -> list:
     return actions_of(root_id, Action.EVENT_EXECUTED)
 
 
+def received(event) -> str:
+    """The worker's log line once the event's message is in its hands."""
+    return f"scheduling.tasks.fire_event[{event.task_id}] received"
+
+
+def planner_ticked_since(moment) -> bool:
+    from scheduling.models import PlannerHeartbeat
+
+    return PlannerHeartbeat.objects.filter(last_tick_at__gte=moment).exists()
+
+
 def test_worker_killed_before_the_event_fires_once_soon_after_restart(alice, start_celery):
     worker = start_celery("worker")
     start_celery("beat")
     root, ids = make_tree(alice, start=in_seconds(2.5))
     event = pending(root.pk)
-    time.sleep(1)  # the worker holds the ETA message, unacknowledged
+    worker.wait_for_log(received(event), timeout=10)  # it holds the ETA message, unacknowledged
     worker.kill()
 
     sleep_until(event.event_at + timedelta(seconds=3))
@@ -106,8 +117,8 @@ def test_pool_process_killed_mid_transition_is_requeued_and_completed(alice, sta
     if not AMQP:
         start_celery("beat")  # the filesystem broker does not requeue a rejected message: the planner does
     wait_until(lambda: statuses(ids) == {"started"}, timeout=60, message="the requeued transition")
-    time.sleep(1)
-    assert worker.alive and "WorkerLostError" in worker.log()
+    worker.wait_for_log("WorkerLostError", timeout=10)
+    assert worker.alive
     assert_changed_once(ids)
     assert len(executed(root.pk)) == 1
 
@@ -225,10 +236,10 @@ def test_concurrent_planner_processes_and_duplicates_fire_once(alice, start_cele
 
 @pytest.mark.skipif(not AMQP, reason="needs RabbitMQ (CELERY_BROKER_URL=amqp://...) to restart it")
 def test_rabbitmq_restarted_while_events_pending(alice, start_celery):
-    start_celery("worker")
+    worker = start_celery("worker")
     start_celery("beat")
     before, before_ids = make_tree(alice, start=in_seconds(5), title="before")
-    time.sleep(1)  # the worker holds the ETA message
+    worker.wait_for_log(received(pending(before.pk)), timeout=10)  # it holds the ETA message
     with rabbitmq_stopped():
         during, during_ids = make_tree(alice, start=in_seconds(2), title="during")  # publish fails
         assert ScheduledEvent.objects.get(pk=pending(during.pk).pk).dispatch_count == 0
@@ -271,7 +282,9 @@ def test_event_weeks_ahead_is_held_by_no_queue_until_within_the_horizon(alice, s
     root, _ = make_tree(alice, start=event_at)
     event = pending(root.pk)
     assert event.next_dispatch_at == event.event_at - services.horizon()
-    time.sleep(3)  # several planner ticks
+    ticks_from = timezone.now()
+    wait_until(lambda: planner_ticked_since(ticks_from + timedelta(seconds=2)), timeout=20,
+               message="several planner ticks")
     beat.stop()
     event.refresh_from_db()
     assert (event.dispatch_count, event.dispatched_at) == (0, None)
