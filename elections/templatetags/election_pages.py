@@ -4,7 +4,7 @@ from datetime import UTC
 
 from django import template
 
-from activity_log.presentation import format_seconds, format_utc
+from activity_log.presentation import format_seconds, format_utc, short_task_id
 
 register = template.Library()
 
@@ -13,6 +13,12 @@ register = template.Library()
 def utc(value) -> str:
     """``12 Sep 2026 09:26 UTC``."""
     return format_utc(value)
+
+
+@register.filter
+def short_task(value) -> str:
+    """The first characters of a task id and an ellipsis, as the activity log shows it."""
+    return short_task_id(value)
 
 
 @register.filter
