@@ -119,3 +119,27 @@ def test_sentences_a_person_reads():
                                                            "action": "start"})) == \
         "bob started the election (not started → started)"
     assert format_seconds(125) == "2 min 5 s" and format_utc(None) == ""
+
+
+def test_list_shows_the_next_event_and_pages_mark_a_pending_event_past_its_time_as_overdue(alice):
+    from scheduling.models import ScheduledEvent
+
+    soon = create_election(title="Soon", created_by=alice)
+    start = (timezone.now() + timedelta(days=1)).replace(microsecond=500000)
+    scheduling.configure(soon, {"start_voting": start, "end_voting": start + timedelta(days=1)},
+                         actor=alice, replace=True)
+    late = create_election(title="Late", created_by=alice)
+    # its time has passed and it has not run (configure refuses the past, so the row is made here)
+    ScheduledEvent.objects.create(election=late, kind="end_voting", scheduled_by=alice,
+                                  event_at=timezone.now() - timedelta(minutes=5),
+                                  next_dispatch_at=timezone.now())
+    client = logged_in(alice)
+
+    listing = client.get("/").content.decode()
+    soon_row = listing[listing.index(">Soon<"):listing.index(">Late<")]
+    assert f"Start of voting: <time datetime=\"{start:%Y-%m-%dT%H:%M:%S.%f}Z\">" in soon_row
+    assert "Overdue" not in soon_row
+    assert "Overdue" in listing[listing.index(">Late<"):]
+
+    assert "Overdue: not run yet" in client.get(f"/elections/{late.pk}/").content.decode()
+    assert "Overdue" not in client.get(f"/elections/{soon.pk}/").content.decode()
