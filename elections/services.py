@@ -1,12 +1,17 @@
 """Writes to elections: creating trees, changing statuses, granting access."""
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from activity_log.models import Action
 from activity_log.services import Entry, record, record_bulk
+from config.sql import id_in
 
 from .errors import TransitionNotAllowed
 from .models import TRANSITIONS, Election, ElectionGrant, Permission
@@ -48,56 +53,134 @@ def lock(election_id: int) -> Election:
     return Election.objects.select_for_update().get(pk=election_id)
 
 
-def apply_transition(election: Election, action: str, *, actor=None, on_behalf_of=None,
-                     metadata: dict | None = None) -> list[StatusChange]:
-    """Apply ``action`` to the election and every descendant whose status allows it.
+@dataclass
+class Transition:
+    """One action applied to a locked tree, decided in memory and written by ``save_transitions``."""
 
-    Runs in the caller's transaction, with the root election already locked.
-    Raises ``TransitionNotAllowed`` (changing nothing) when the root's own status
-    does not allow it. Locks the tree in id order, updates the allowed rows in one
-    statement and writes one ``status_changed`` row per election changed.
+    action: str
+    changes: list[StatusChange]
+    actor: Any = None
+    on_behalf_of: Any = None
+    metadata: dict = field(default_factory=dict)
+
+
+class LockedTrees:
+    """Elections this transaction has locked, whole trees, with their statuses as changed so far."""
+
+    def __init__(self, rows: list[tuple[int, str, str, int | None]]):
+        self._title = {pk: title for pk, title, _, _ in rows}
+        self._status = {pk: status for pk, _, status, _ in rows}
+        self._children: dict[int, list[int]] = {}
+        for pk, _, _, parent_id in rows:
+            if parent_id in self._title:
+                self._children.setdefault(parent_id, []).append(pk)
+
+    def __contains__(self, pk: int) -> bool:
+        return pk in self._status
+
+    def title(self, pk: int) -> str:
+        return self._title[pk]
+
+    def status(self, pk: int) -> str:
+        return self._status[pk]
+
+    def subtree(self, root_id: int) -> list[int]:
+        """The election's id and those of all its descendants, in id order."""
+        ids, stack = [], [root_id]
+        while stack:
+            pk = stack.pop()
+            ids.append(pk)
+            stack.extend(self._children.get(pk, ()))
+        return sorted(ids)
+
+    def transition(self, root_id: int, action: str, *, actor=None, on_behalf_of=None,
+                   metadata: dict | None = None) -> Transition:
+        """Apply ``action`` in memory to the election and every descendant whose status allows it.
+
+        Raises ``TransitionNotAllowed`` (changing nothing) when the election's own
+        status does not allow it. Nothing is written until ``save_transitions``.
+        """
+        allowed_from, to_status = TRANSITIONS[action]
+        if self._status[root_id] not in allowed_from:
+            raise TransitionNotAllowed(
+                f"Cannot {action} election #{root_id}: its status is {self._status[root_id]}; "
+                f"{action} needs {' or '.join(sorted(allowed_from))}."
+            )
+        changes = []
+        for pk in self.subtree(root_id):
+            if self._status[pk] in allowed_from:
+                changes.append(StatusChange(pk, self._title[pk], self._status[pk], to_status))
+                self._status[pk] = to_status
+        return Transition(action, changes, actor, on_behalf_of, metadata or {})
+
+
+def lock_trees(root_ids: Iterable[int] | QuerySet) -> LockedTrees:
+    """Lock the given elections and all their descendants in id order, in one statement.
+
+    ``root_ids`` is a list of ids or a queryset of one id column (so a caller can
+    name its roots without a round trip of its own). Runs in the caller's transaction.
     """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("apply_transition must run inside transaction.atomic()")
-    allowed_from, to_status = TRANSITIONS[action]
-    if election.status not in allowed_from:
-        raise TransitionNotAllowed(
-            f"Cannot {action} election #{election.pk}: its status is {election.status}; "
-            f"{action} needs {' or '.join(sorted(allowed_from))}."
-        )
-    rows = _lock_tree(election.pk)
-    changes = [StatusChange(pk, title, status, to_status)
-               for pk, title, status in rows if status in allowed_from]
-    now = timezone.now()
-    Election.objects.filter(pk__in=[c.election_id for c in changes]).update(
-        status=to_status, updated_at=now
-    )
-    election.status, election.updated_at = to_status, now
-    extra = metadata or {}
-    record_bulk(
-        Entry(Action.STATUS_CHANGED, _Ref(c.election_id, c.title), actor, on_behalf_of,
-              {"from": c.from_status, "to": c.to_status, "action": action, **extra})
-        for c in changes
-    )
-    return changes
-
-
-def _lock_tree(root_id: int) -> list[tuple[int, str, str]]:
-    """Lock the election and all its descendants in id order, in one statement; (pk, title, status)."""
+        raise RuntimeError("lock_trees must run inside transaction.atomic()")
+    if isinstance(root_ids, QuerySet):
+        roots_sql, params = root_ids.query.sql_with_params()
+    else:
+        params = list(root_ids) or [None]
+        roots_sql = ", ".join(["%s"] * len(params))
     table = connection.ops.quote_name(Election._meta.db_table)
     lock = " FOR UPDATE OF x" if connection.features.has_select_for_update else ""
     sql = f"""
         WITH RECURSIVE tree(id) AS (
-            SELECT id FROM {table} WHERE id = %s
+            SELECT id FROM {table} WHERE id IN ({roots_sql})
             UNION ALL
             SELECT e.id FROM {table} e JOIN tree t ON e.parent_id = t.id
         )
-        SELECT x.id, x.title, x.status FROM {table} x WHERE x.id IN (SELECT id FROM tree)
+        SELECT x.id, x.title, x.status, x.parent_id FROM {table} x WHERE x.id IN (SELECT id FROM tree)
         ORDER BY x.id{lock}
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [root_id])
-        return cursor.fetchall()
+        cursor.execute(sql, list(params))
+        return LockedTrees(cursor.fetchall())
+
+
+def save_transitions(transitions: list[Transition], *, also_record: Iterable[Entry] = ()) -> datetime:
+    """Write transitions decided on locked trees and return the time written as ``updated_at``.
+
+    One UPDATE per resulting status, and one ``status_changed`` row per change,
+    inserted together with ``also_record`` in one statement.
+    """
+    final: dict[int, str] = {}
+    for transition in transitions:
+        for change in transition.changes:
+            final[change.election_id] = change.to_status
+    by_status: dict[str, list[int]] = {}
+    for pk, status in final.items():
+        by_status.setdefault(status, []).append(pk)
+    now = timezone.now()
+    for status, pks in by_status.items():
+        Election.objects.filter(id_in("pk", pks)).update(status=status, updated_at=now)
+    record_bulk([
+        *(Entry(Action.STATUS_CHANGED, _Ref(c.election_id, c.title), t.actor, t.on_behalf_of,
+                {"from": c.from_status, "to": c.to_status, "action": t.action, **t.metadata})
+          for t in transitions for c in t.changes),
+        *also_record,
+    ])
+    return now
+
+
+def apply_transition(election: Election, action: str, *, actor=None, on_behalf_of=None,
+                     metadata: dict | None = None) -> list[StatusChange]:
+    """Apply ``action`` to the election and every descendant whose status allows it, and write it.
+
+    Runs in the caller's transaction. Raises ``TransitionNotAllowed`` (changing
+    nothing) when the election's own status does not allow it.
+    """
+    trees = lock_trees([election.pk])
+    transition = trees.transition(election.pk, action, actor=actor, on_behalf_of=on_behalf_of,
+                                  metadata=metadata)
+    election.updated_at = save_transitions([transition])
+    election.status = trees.status(election.pk)
+    return transition.changes
 
 
 @dataclass(frozen=True)

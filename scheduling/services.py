@@ -13,16 +13,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, F, Subquery, Value
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from activity_log.models import Action
 from activity_log.services import Entry, record, record_many
+from config.sql import id_in
 from elections import services as election_services
 from elections.errors import InvalidInput, TransitionNotAllowed
 from elections.models import TRANSITIONS, Election, Status, StatusAction
 from elections.selectors import tree_ids
+from elections.services import StatusChange
 
 from . import faults
 from .models import KIND_ACTION, Kind, PlannerHeartbeat, ScheduledEvent, State
@@ -165,20 +167,35 @@ class _Ref:
     title: str
 
 
-def cancel_moot_events(changes, *, actor, reason: str, now=None) -> None:
-    """Cancel the pending events that the given status changes made pointless."""
-    by_status: dict[str, list] = {}
-    for change in changes:
-        if change.to_status in MOOT_AFTER:
-            by_status.setdefault(change.to_status, []).append(change)
-    for to_status, group in by_status.items():
-        titles = {c.election_id: c.title for c in group}
-        moot = list(
-            ScheduledEvent.objects.select_for_update()
-            .filter(election_id__in=list(titles), state=State.PENDING, kind__in=MOOT_AFTER[to_status])
-            .order_by("pk")
-        )
-        _close(moot, State.CANCELLED, reason, actor, now or timezone.now(), titles)
+def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor, now=None) -> set[int]:
+    """Cancel the pending events that status changes made pointless; returns their ids.
+
+    ``causes`` pairs status changes with the reason to log. One SELECT for all of
+    them; an event made moot by several causes is cancelled for the first.
+    """
+    mooted: dict[tuple[int, str], str] = {}
+    titles: dict[int, str] = {}
+    for changes, reason in causes:
+        for change in changes:
+            titles[change.election_id] = change.title
+            for kind in MOOT_AFTER.get(change.to_status, ()):
+                mooted.setdefault((change.election_id, kind), reason)
+    if not mooted:
+        return set()
+    candidates = (
+        ScheduledEvent.objects.select_for_update()
+        .filter(id_in("election_id", {pk for pk, _ in mooted}), kind__in={kind for _, kind in mooted},
+                state=State.PENDING)
+        .order_by("pk")
+    )
+    by_reason: dict[str, list[ScheduledEvent]] = {}
+    for event in candidates:
+        reason = mooted.get((event.election_id, event.kind))
+        if reason is not None:
+            by_reason.setdefault(reason, []).append(event)
+    for reason, events in by_reason.items():
+        _close(events, State.CANCELLED, reason, actor, now or timezone.now(), titles)
+    return {event.pk for events in by_reason.values() for event in events}
 
 
 # --- status changes by hand, deletion ---------------------------------------------
@@ -196,7 +213,7 @@ def change_status(election: Election, action: str, *, actor) -> Election:
         changes = election_services.apply_transition(
             election, action, actor=actor, metadata={"source": "manual"}
         )
-        cancel_moot_events(changes, actor=actor, reason=f"election {TRANSITIONS[action][1]} by hand")
+        cancel_moot_events([(changes, f"election {TRANSITIONS[action][1]} by hand")], actor=actor)
     return election
 
 
@@ -218,55 +235,111 @@ def delete_election(election: Election, *, actor) -> None:
 # --- executing ------------------------------------------------------------------------
 
 def execute_event(event_id: int, task_id: str) -> str:
-    """Carry out the event if, and only if, it is pending and ``task_id`` is its current one.
+    """Carry out one delivered event; see ``execute_events``."""
+    return execute_events([(event_id, task_id)])[event_id]
 
-    Returns what happened: ``done``, ``skipped``, ``early`` (re-published for its
-    time), ``discarded`` (stale delivery, logged) or ``missing``. The election and
-    all descendants that allow it change status in one transaction with their log rows.
+
+def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | None = None) -> dict[int, str]:
+    """Carry out each delivered event if, and only if, it is pending and its task id is the one delivered.
+
+    ``deliveries`` are (event id, task id) pairs: one event per message, or the
+    events due at one instant in one message (``batch_task_id`` is that message's
+    id). Returns each event's outcome: ``done``, ``skipped``, ``early``
+    (re-published for its time), ``cancelled`` (made moot by an earlier event of
+    the same delivery), ``discarded`` (stale delivery, logged) or ``missing``.
+    All in one transaction, in event-id order, with the same effect as delivering
+    the events one by one: each tree changes status with its log rows, or nothing does.
     """
+    delivered = dict(deliveries)
+    outcomes = dict.fromkeys(delivered, "missing")
+    batch = {"batch_task_id": batch_task_id} if batch_task_id else {}
     with transaction.atomic():
-        # Election first, then the event (the lock order of every writer), in two statements.
-        election_id = ScheduledEvent.objects.filter(pk=event_id).values("election_id")
-        election = Election.objects.select_for_update().filter(pk=Subquery(election_id)).first()
-        event = ScheduledEvent.objects.select_for_update().filter(pk=event_id).first()
-        if event is None:
-            logger.warning("fire_event %s: no scheduled event %s; nothing to do", task_id, event_id)
-            return "missing"
-        ref = election or _Ref(event.election_id, "(deleted election)")
-        if event.state != State.PENDING or event.task_id != task_id:
-            reason = (f"the event is {event.state}, not pending" if event.state != State.PENDING
-                      else f"task {task_id} is not the event's current task {event.task_id}")
-            record(Action.TASK_DISCARDED, ref, **_event_metadata(event, task_id=task_id,
-                   current_task_id=event.task_id, state=event.state, reason=reason))
-            return "discarded"
+        # Whole trees first, then the events: the lock order of every writer.
+        trees = election_services.lock_trees(
+            ScheduledEvent.objects.filter(pk__in=list(delivered)).values("election_id"))
+        events = list(ScheduledEvent.objects.select_for_update(of=("self",)).select_related("scheduled_by")
+                      .filter(pk__in=list(delivered)).order_by("pk"))
         now = timezone.now()
-        if event.event_at > now:
-            transaction.on_commit(lambda: publish([event]))
-            return "early"
-        action = KIND_ACTION[event.kind]
-        lateness = now - event.event_at
-        if not election.allows(action):
-            reason = (f"{action} is not allowed: the election is {election.status} "
-                      f"(needs {' or '.join(sorted(TRANSITIONS[action][0]))})")
-            _finish(event, State.SKIPPED, now, lateness, reason)
-            record(Action.EVENT_SKIPPED, election, on_behalf_of=event.scheduled_by,
-                   **_event_metadata(event, reason=reason, lateness_seconds=lateness.total_seconds()))
-            return "skipped"
-        changes = election_services.apply_transition(
-            election, action, on_behalf_of=event.scheduled_by,
-            metadata={"source": "scheduled_event", "kind": event.kind, "task_id": event.task_id},
-        )
+        transitions: list[tuple[ScheduledEvent, _Ref, election_services.Transition]] = []
+        skipped: list[tuple[ScheduledEvent, _Ref, str]] = []
+        early: list[ScheduledEvent] = []
+        notes: list[Entry] = []
+        mooted: set[tuple[int, str]] = set()
+        for event in events:
+            task_id = delivered[event.pk]
+            ref = _Ref(event.election_id, trees.title(event.election_id)
+                       if event.election_id in trees else "(deleted election)")
+            if event.state != State.PENDING or event.task_id != task_id:
+                reason = (f"the event is {event.state}, not pending" if event.state != State.PENDING
+                          else f"task {task_id} is not the event's current task {event.task_id}")
+                notes.append(Entry(Action.TASK_DISCARDED, ref, None, None, _event_metadata(
+                    event, task_id=task_id, current_task_id=event.task_id, state=event.state,
+                    reason=reason, **batch)))
+                outcomes[event.pk] = "discarded"
+            elif event.event_at > now:
+                early.append(event)
+                outcomes[event.pk] = "early"
+            elif (event.election_id, event.kind) in mooted:
+                outcomes[event.pk] = "cancelled"  # closed below with the reason that mooted it
+            elif event.election_id not in trees:
+                skipped.append((event, ref, "the election no longer exists"))
+                outcomes[event.pk] = "skipped"
+            else:
+                try:
+                    transition = trees.transition(
+                        event.election_id, KIND_ACTION[event.kind], on_behalf_of=event.scheduled_by,
+                        metadata={"source": "scheduled_event", "kind": event.kind,
+                                  "task_id": event.task_id, **batch})
+                except TransitionNotAllowed:
+                    action = KIND_ACTION[event.kind]
+                    skipped.append((event, ref, (
+                        f"{action} is not allowed: the election is {trees.status(event.election_id)} "
+                        f"(needs {' or '.join(sorted(TRANSITIONS[action][0]))})")))
+                    outcomes[event.pk] = "skipped"
+                    continue
+                transitions.append((event, ref, transition))
+                mooted.update((change.election_id, kind) for change in transition.changes
+                              for kind in MOOT_AFTER.get(change.to_status, ()))
+                outcomes[event.pk] = "done"
+        for pk in set(delivered) - {event.pk for event in events}:
+            logger.warning("fire_event %s: no scheduled event %s; nothing to do", delivered[pk], pk)
+        _write_outcomes(transitions, skipped, notes, batch)
+        cancelled = cancel_moot_events(
+            [(t.changes, f"election {TRANSITIONS[t.action][1]} by {event.kind} {event.task_id}")
+             for event, _, t in transitions], actor=None)
+        early = [event for event in early if event.pk not in cancelled]
+        if early:
+            transaction.on_commit(lambda: publish(early))
+    return outcomes
+
+
+def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict) -> None:
+    """Write the status changes, the events' final states and every log row of one delivery."""
+    if transitions:
         faults.pause_in_transition()  # test-only, inert unless its env var is set
-        now = timezone.now()
-        lateness = now - event.event_at
-        _finish(event, State.DONE, now, lateness, "")
-        record(Action.EVENT_EXECUTED, election, on_behalf_of=event.scheduled_by,
-               **_event_metadata(event, lateness_seconds=lateness.total_seconds(),
-                                 elections_changed=len(changes)))
-        cancel_moot_events(changes, actor=None,
-                           reason=f"election {TRANSITIONS[action][1]} by {event.kind} {event.task_id}",
-                           now=now)
-        return "done"
+    done_at = timezone.now()
+    entries = [
+        *(Entry(Action.EVENT_EXECUTED, ref, None, event.scheduled_by, _event_metadata(
+            event, lateness_seconds=(done_at - event.event_at).total_seconds(),
+            elections_changed=len(t.changes), **batch))
+          for event, ref, t in transitions),
+        *(Entry(Action.EVENT_SKIPPED, ref, None, event.scheduled_by, _event_metadata(
+            event, reason=reason, lateness_seconds=(done_at - event.event_at).total_seconds(), **batch))
+          for event, ref, reason in skipped),
+        *notes,
+    ]
+    election_services.save_transitions([t for _, _, t in transitions], also_record=entries)
+    lateness = ExpressionWrapper(Value(done_at, output_field=DateTimeField()) - F("event_at"),
+                                 output_field=DurationField())
+    if transitions:
+        ScheduledEvent.objects.filter(pk__in=[event.pk for event, _, _ in transitions]).update(
+            state=State.DONE, reason="", finished_at=done_at, executed_at=done_at, lateness=lateness)
+    by_reason: dict[str, list[int]] = {}
+    for event, _, reason in skipped:
+        by_reason.setdefault(reason, []).append(event.pk)
+    for reason, pks in by_reason.items():
+        ScheduledEvent.objects.filter(pk__in=pks).update(
+            state=State.SKIPPED, reason=reason, finished_at=done_at, lateness=lateness)
 
 
 def _finish(event: ScheduledEvent, state: str, now, lateness, reason: str) -> None:
@@ -296,29 +369,46 @@ def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
+#: Most events one ``fire_events`` message carries; a bigger instant is split so workers share it.
+FIRE_BATCH_SIZE = 100
+
+
 def publish(events: list[ScheduledEvent]) -> int:
-    """Send each event's task with its ETA; returns how many were sent.
+    """Send the events' tasks with their ETAs; returns how many events were sent.
 
-    A failure is logged and leaves ``next_dispatch_at`` due, so the planner tries
-    again on its next tick. Never raises: it runs after commit.
+    An event due alone travels in its own ``fire_event`` message, whose Celery id
+    is the event's task id. Events due at the same instant (or already overdue)
+    travel together, up to ``FIRE_BATCH_SIZE`` in one ``fire_events`` message, so
+    a worker opens them in a few statements instead of a transaction each; each
+    event in it is still checked against its own task id. A failure is logged and
+    leaves ``next_dispatch_at`` due, so the planner tries again on its next tick.
+    Never raises: it runs after commit.
     """
-    from .tasks import fire_event
+    from .tasks import fire_event, fire_events
 
-    sent: list[ScheduledEvent] = []
+    now = timezone.now()
+    by_instant: dict[datetime | None, list[ScheduledEvent]] = {}
     for event in events:
-        try:
-            fire_event.apply_async(
-                (event.pk,), task_id=event.task_id, eta=event.event_at,
-                retry=True, retry_policy=PUBLISH_RETRY_POLICY,
-            )
-        except Exception:
-            logger.exception("could not publish %s (task %s); the planner will retry",
-                             event, event.task_id)
-            ScheduledEvent.objects.filter(pk=event.pk, state=State.PENDING).update(
-                next_dispatch_at=timezone.now()
-            )
-            continue
-        sent.append(event)
+        by_instant.setdefault(event.event_at if event.event_at > now else None, []).append(event)
+    sent: list[ScheduledEvent] = []
+    for instant, group in by_instant.items():
+        for start in range(0, len(group), FIRE_BATCH_SIZE):
+            chunk = group[start:start + FIRE_BATCH_SIZE]
+            try:
+                if len(chunk) == 1:
+                    fire_event.apply_async((chunk[0].pk,), task_id=chunk[0].task_id, eta=chunk[0].event_at,
+                                           retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+                else:
+                    fire_events.apply_async(([[e.pk, e.task_id] for e in chunk],), eta=instant,
+                                            retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+            except Exception:
+                logger.exception("could not publish %s; the planner will retry",
+                                 ", ".join(f"{e} (task {e.task_id})" for e in chunk))
+                ScheduledEvent.objects.filter(pk__in=[e.pk for e in chunk], state=State.PENDING).update(
+                    next_dispatch_at=timezone.now()
+                )
+                continue
+            sent.extend(chunk)
     _mark_published(sent)
     return len(sent)
 

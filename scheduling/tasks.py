@@ -25,31 +25,75 @@ def _reuse_database_connection(**kwargs) -> None:
 
 # The outcome is kept on the event row and in the activity log; a result row per fire
 # would cost a write for nothing (failures are still stored: task_store_errors_even_if_ignored).
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES,
-             ignore_result=True)
+FIRING = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "max_retries": MAX_RETRIES,
+          "ignore_result": True}
+
+
+@shared_task(**FIRING)
 def fire_event(self, event_id: int) -> str:
     """Carry out scheduled event ``event_id`` if this task is still its current one.
 
     Safe to deliver any number of times: only the first delivery of the current
-    task id for a pending event has an effect. A lost database connection is
-    retried with backoff; any other error marks the event failed.
+    task id for a pending event has an effect.
+    """
+    return _execute(self, [(event_id, self.request.id)])[event_id]
+
+
+@shared_task(**FIRING)
+def fire_events(self, deliveries: list[list]) -> dict:
+    """Carry out the events due at one instant, delivered together as [event id, task id] pairs.
+
+    Each event is guarded by its own task id, exactly as ``fire_event`` guards one.
+    """
+    outcomes = _execute(self, [(int(event_id), task_id) for event_id, task_id in deliveries],
+                        batch_task_id=self.request.id)
+    return {outcome: sum(1 for o in outcomes.values() if o == outcome) for outcome in set(outcomes.values())}
+
+
+def _execute(task, deliveries: list[tuple[int, str]], batch_task_id: str | None = None) -> dict[int, str]:
+    """Run the deliveries; retry on a lost database with backoff, and on other database errors.
+
+    Any other error (or a database error after the last retry) runs each event
+    of a batch on its own, so only the event that fails is marked failed.
     """
     try:
-        outcome = services.execute_event(event_id, self.request.id)
+        outcomes = services.execute_events(deliveries, batch_task_id=batch_task_id)
     except (OperationalError, InterfaceError) as exc:
-        logger.warning("fire_event %s: database unavailable (%s); retrying", self.request.id, exc)
-        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30)) from exc
+        logger.warning("%s %s: database unavailable (%s); retrying", task.name, task.request.id, exc)
+        raise task.retry(exc=exc, countdown=min(2 ** task.request.retries, 30)) from exc
     except DatabaseError as exc:
         # Serialization failures and deadlocks are transient too.
-        if self.request.retries < MAX_RETRIES:
-            raise self.retry(exc=exc, countdown=1) from exc
-        services.record_failure(event_id, self.request.id, exc)
-        raise
+        if task.request.retries < MAX_RETRIES:
+            raise task.retry(exc=exc, countdown=1) from exc
+        return _execute_one_by_one(deliveries, batch_task_id, exc)
     except Exception as exc:
-        services.record_failure(event_id, self.request.id, exc)
-        raise
-    logger.info("fire_event %s for event %s: %s", self.request.id, event_id, outcome)
-    return outcome
+        return _execute_one_by_one(deliveries, batch_task_id, exc)
+    logger.info("%s %s: %s", task.name, task.request.id,
+                ", ".join(f"event {pk} {outcome}" for pk, outcome in outcomes.items()))
+    return outcomes
+
+
+def _execute_one_by_one(deliveries, batch_task_id, error: Exception) -> dict[int, str]:
+    """After ``error``, run each delivery in its own transaction; mark failed the ones that fail.
+
+    Re-raises the first failure, so Celery records the task as failed.
+    """
+    if len(deliveries) == 1:
+        services.record_failure(*deliveries[0], error)
+        raise error
+    logger.warning("fire_events %s failed (%r); running its %d events one by one",
+                   batch_task_id, error, len(deliveries))
+    outcomes, first_failure = {}, None
+    for event_id, task_id in deliveries:
+        try:
+            outcomes.update(services.execute_events([(event_id, task_id)], batch_task_id=batch_task_id))
+        except Exception as exc:
+            services.record_failure(event_id, task_id, exc)
+            outcomes[event_id] = "failed"
+            first_failure = first_failure or exc
+    if first_failure is not None:
+        raise first_failure
+    return outcomes
 
 
 @shared_task(ignore_result=True)

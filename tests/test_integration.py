@@ -1,6 +1,7 @@
 """End to end with a real worker and beat on the configured broker (RabbitMQ in CI)."""
 
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -109,6 +110,39 @@ def test_duplicated_message_fires_once(api, worker):
     for discarded in actions_of(root["id"], Action.TASK_DISCARDED):
         assert discarded.metadata["task_id"] == pending.task_id
         assert "done" in discarded.metadata["reason"]
+
+
+def test_elections_due_at_one_instant_open_from_one_message_each_checked_by_its_own_task_id(
+        api, worker, beat, settings):
+    settings.SCHEDULING_HORIZON_SECONDS = 2  # so the planner, not the API, publishes them
+    at = in_seconds(4)
+    ids = [api.post("/api/elections/", {"title": f"Ward {i}", "scheduled_events": {
+        "start_voting": {"event_at": iso(at)}}}, format="json").json()["id"] for i in range(6)]
+    wait_until(lambda: ScheduledEvent.objects.filter(election_id__in=ids, dispatch_count=1).count() == 6,
+               timeout=5, message="the planner to publish the six events")
+    *together, moved = ids
+    old_task = ScheduledEvent.objects.get(election_id=moved, state=State.PENDING).task_id
+    later = at + timedelta(seconds=1.5)
+    response = api.patch(f"/api/elections/{moved}/scheduled-events/",
+                         {"start_voting": {"event_at": iso(later)}}, format="json")
+    assert response.status_code == 200, response.content
+
+    wait_until(lambda: all(status_of(i) == Status.STARTED for i in together), timeout=10,
+               message="the five elections to open")
+    assert status_of(moved) == Status.NOT_STARTED  # its old task id came in the same message
+    executed = [actions_of(i, Action.EVENT_EXECUTED)[0].metadata for i in together]
+    assert len({m["batch_task_id"] for m in executed}) == 1  # one message carried all five
+    assert sorted(m["task_id"] for m in executed) == sorted(
+        ScheduledEvent.objects.filter(election_id__in=together).values_list("task_id", flat=True))
+    [discarded] = actions_of(moved, Action.TASK_DISCARDED)
+    assert discarded.metadata["task_id"] == old_task
+    assert discarded.metadata["batch_task_id"] == executed[0]["batch_task_id"]
+
+    wait_until(lambda: status_of(moved) == Status.STARTED, timeout=10, message="the moved one to open")
+    [moved_run] = actions_of(moved, Action.EVENT_EXECUTED)
+    assert moved_run.metadata["task_id"] == response.json()["start_voting"]["task_id"]
+    assert "batch_task_id" not in moved_run.metadata  # due alone: its own message
+    assert ScheduledEvent.objects.get(task_id=moved_run.metadata["task_id"]).executed_at >= later
 
 
 def test_overdue_event_whose_message_was_lost_is_recovered_by_the_planner(api, worker, beat, monkeypatch):

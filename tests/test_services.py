@@ -12,7 +12,7 @@ from elections.models import Election, Status
 from elections.services import create_election
 from scheduling import services
 from scheduling.models import ScheduledEvent, State
-from tests.helpers import actions_of, in_seconds
+from tests.helpers import actions_of, in_seconds, status_of
 
 pytestmark = pytest.mark.django_db
 
@@ -267,6 +267,94 @@ def test_early_delivery_is_published_again_for_its_time(
     assert Election.objects.get(pk=root.pk).status == Status.NOT_STARTED
 
 
+# --- events due at one instant, delivered together ------------------------------------------
+
+def test_events_due_together_open_in_one_delivery_each_guarded_by_its_own_task_id(alice, sent):
+    elections = [create_election(title=f"Ward {i}", created_by=alice) for i in range(4)]
+    events = [due_event(e, "start_voting", alice) for e in elections]
+    stale, *current = events
+    outcomes = services.execute_events(
+        [(stale.pk, "an-old-task-id"), *((e.pk, e.task_id) for e in current)], batch_task_id="batch-1")
+    assert outcomes == {stale.pk: "discarded", **{e.pk: "done" for e in current}}
+    assert status_of(stale.election_id) == Status.NOT_STARTED
+    for event in current:
+        assert status_of(event.election_id) == Status.STARTED
+        [executed] = actions_of(event.election_id, Action.EVENT_EXECUTED)
+        assert executed.metadata["task_id"] == event.task_id
+        assert executed.metadata["batch_task_id"] == "batch-1"
+        assert executed.on_behalf_of == alice
+        assert ScheduledEvent.objects.get(pk=event.pk).lateness >= timedelta(seconds=0.5)
+    [discarded] = actions_of(stale.election_id, Action.TASK_DISCARDED)
+    assert "an-old-task-id is not the event's current task" in discarded.metadata["reason"]
+
+
+def test_an_event_made_moot_by_an_earlier_one_in_the_same_delivery_is_cancelled_not_run(
+        alice, tree, sent):
+    root, north, deep = tree
+    parent_start = due_event(root, "start_voting", alice)
+    child_start = due_event(north, "start_voting", alice)
+    outcomes = services.execute_events([(child_start.pk, child_start.task_id),
+                                        (parent_start.pk, parent_start.task_id)])
+    assert outcomes == {parent_start.pk: "done", child_start.pk: "cancelled"}
+    child_start.refresh_from_db()
+    assert child_start.state == State.CANCELLED
+    assert child_start.reason == f"election started by start_voting {parent_start.task_id}"
+    for election in (root, north, deep):
+        assert len(actions_of(election.pk, Action.STATUS_CHANGED)) == 1  # started once
+
+
+def test_one_delivery_runs_its_events_in_order_as_if_delivered_one_by_one(alice, tree, sent):
+    root, north, _ = tree
+    start = due_event(root, "start_voting", alice)
+    stop_child = due_event(north, "end_voting", alice)  # allowed only once the parent's start ran
+    outcomes = services.execute_events([(start.pk, start.task_id), (stop_child.pk, stop_child.task_id)])
+    assert outcomes == {start.pk: "done", stop_child.pk: "done"}
+    assert (status_of(root.pk), status_of(north.pk)) == (Status.STARTED, Status.STOPPED)
+    assert [(c.metadata["from"], c.metadata["to"]) for c in actions_of(north.pk, Action.STATUS_CHANGED)] == [
+        ("notstarted", "started"), ("started", "stopped")]
+
+
+def test_a_delivery_mixing_due_early_skipped_and_missing_events_handles_each(
+        alice, sent, django_capture_on_commit_callbacks):
+    due, early, skipped = (create_election(title=t, created_by=alice) for t in ("Due", "Early", "Skip"))
+    due_now = due_event(due, "start_voting", alice)
+    not_yet = ScheduledEvent.objects.create(election=early, kind="start_voting", event_at=in_seconds(30),
+                                            next_dispatch_at=timezone.now())
+    not_allowed = due_event(skipped, "end_voting", alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = services.execute_events([(e.pk, e.task_id) for e in (due_now, not_yet, not_allowed)]
+                                           + [(999_999, "no-such-event")])
+    assert outcomes == {due_now.pk: "done", not_yet.pk: "early", not_allowed.pk: "skipped",
+                        999_999: "missing"}
+    assert sent["published"] == [(not_yet.pk, not_yet.task_id, not_yet.event_at)]  # on its own
+    assert ScheduledEvent.objects.get(pk=not_allowed.pk).state == State.SKIPPED
+    assert status_of(early.pk) == Status.NOT_STARTED
+
+
+def test_events_due_at_one_instant_are_published_together_in_bounded_batches(alice, monkeypatch):
+    from scheduling.tasks import fire_event, fire_events
+
+    messages = []
+    monkeypatch.setattr(fire_event, "apply_async",
+                        lambda args, task_id, eta, **kw: messages.append(("one", [args[0]], task_id, eta)))
+    monkeypatch.setattr(fire_events, "apply_async", lambda args, eta, **kw: messages.append(
+        ("batch", [pk for pk, _ in args[0]], None, eta)))
+    at, alone_at = in_seconds(10), in_seconds(11)
+    size = services.FIRE_BATCH_SIZE
+    together = [ScheduledEvent.objects.create(
+        election=create_election(title=f"E{i}"), kind="start_voting", event_at=at,
+        next_dispatch_at=timezone.now()) for i in range(size + 5)]
+    alone = ScheduledEvent.objects.create(election=create_election(title="Alone"), kind="start_voting",
+                                          event_at=alone_at, next_dispatch_at=timezone.now())
+    assert services.plan() == size + 6
+    assert sorted((kind, len(pks), eta) for kind, pks, _, eta in messages) == sorted([
+        ("batch", size, at), ("batch", 5, at), ("one", 1, alone_at)])
+    assert sorted(pk for _, pks, _, _ in messages for pk in pks) == sorted(
+        e.pk for e in [*together, alone])
+    assert [task_id for kind, _, task_id, _ in messages if kind == "one"] == [alone.task_id]
+    assert set(ScheduledEvent.objects.values_list("dispatch_count", flat=True)) == {1}
+
+
 def test_failure_marks_the_event_failed_with_a_summary(alice, tree):
     root, *_ = tree
     event = due_event(root, "start_voting", alice)
@@ -305,3 +393,27 @@ def test_an_event_published_on_commit_is_claimed_so_a_planner_tick_does_not_send
     assert services.plan() == 0
     callbacks[0]()
     assert [p[1] for p in sent["published"]] == [event.task_id]
+
+
+def test_an_error_in_a_batch_fails_only_the_event_that_raises_it(alice, sent, monkeypatch):
+    from types import SimpleNamespace
+
+    from scheduling import tasks
+
+    good, bad = (due_event(create_election(title=t), "start_voting", alice) for t in ("Good", "Bad"))
+    execute_events = services.execute_events
+
+    def broken_for_bad(deliveries, **kwargs):
+        if bad.pk in dict(deliveries):
+            raise ValueError("a bug that only this event triggers")
+        return execute_events(deliveries, **kwargs)
+
+    monkeypatch.setattr(services, "execute_events", broken_for_bad)
+    task = SimpleNamespace(name="fire_events", request=SimpleNamespace(id="batch-2", retries=0))
+    with pytest.raises(ValueError):
+        tasks._execute(task, [(good.pk, good.task_id), (bad.pk, bad.task_id)], batch_task_id="batch-2")
+    assert status_of(good.election_id) == Status.STARTED
+    assert ScheduledEvent.objects.get(pk=good.pk).state == State.DONE
+    bad.refresh_from_db()
+    assert (bad.state, bad.reason) == (State.FAILED, "ValueError: a bug that only this event triggers")
+    assert status_of(bad.election_id) == Status.NOT_STARTED
