@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from .models import PERMISSION_RANK, Election, Permission
-from .selectors import granted_rank
+from .selectors import election_with_rank
 
 
 def election_for(user, pk: int, permission: str = Permission.VIEW) -> Election:
@@ -14,8 +14,8 @@ def election_for(user, pk: int, permission: str = Permission.VIEW) -> Election:
     and PermissionDenied when the grant does not cover ``permission``; DRF and
     Django turn them into 404 and 403.
     """
-    election = Election.objects.filter(pk=pk).first()
-    rank = granted_rank(user, pk) if election is not None else 0
+    election = election_with_rank(user, pk)
+    rank = election.granted_rank if election is not None else 0
     if rank < PERMISSION_RANK[Permission.VIEW]:
         raise Http404("No election with this id that you may view.")
     if rank < PERMISSION_RANK[permission]:

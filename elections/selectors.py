@@ -1,7 +1,8 @@
 """Reads: the election tree and who may see or act on what."""
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Expression, IntegerField, QuerySet, Value
+from django.db.models.expressions import RawSQL
 
 from .models import PERMISSION_RANK, Election, ElectionGrant
 
@@ -33,27 +34,38 @@ def tree_ids(election: Election) -> list[int]:
     return [election.pk, *descendant_ids([election.pk])]
 
 
-def granted_rank(user, election_id: int) -> int:
-    """The highest grant rank ``user`` holds on the election or an ancestor; 0 for none.
-
-    One query: the grants of the user on the election's path up to its root.
-    """
+def granted_rank_expression(user, election_id: int) -> Expression:
+    """The highest grant rank ``user`` holds on the election or an ancestor (0 for none), as an
+    expression a query can annotate, so the check costs no round trip of its own."""
     if not user or not user.is_authenticated or not user.is_active:
-        return 0
+        return Value(0)
     if user.is_superuser:
-        return max(PERMISSION_RANK.values())
+        return Value(max(PERMISSION_RANK.values()))
     grants = connection.ops.quote_name(ElectionGrant._meta.db_table)
+    rank = " ".join(f"WHEN '{perm}' THEN {rank}" for perm, rank in PERMISSION_RANK.items())
     sql = f"""
         WITH RECURSIVE up(id, parent_id) AS (
             SELECT id, parent_id FROM {_table()} WHERE id = %s
             UNION ALL
             SELECT e.id, e.parent_id FROM {_table()} e JOIN up ON e.id = up.parent_id
         )
-        SELECT g.permission FROM {grants} g JOIN up ON g.election_id = up.id WHERE g.user_id = %s
+        SELECT COALESCE(MAX(CASE g.permission {rank} END), 0)
+        FROM {grants} g JOIN up ON g.election_id = up.id WHERE g.user_id = %s
     """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [election_id, user.pk])
-        return max((PERMISSION_RANK[row[0]] for row in cursor.fetchall()), default=0)
+    return RawSQL(sql, (election_id, user.pk), output_field=IntegerField())
+
+
+def granted_rank(user, election_id: int) -> int:
+    """The highest grant rank ``user`` holds on the election or an ancestor; 0 for none."""
+    rank = Election.objects.filter(pk=election_id).values_list(
+        granted_rank_expression(user, election_id), flat=True).first()
+    return rank or 0
+
+
+def election_with_rank(user, election_id: int) -> Election | None:
+    """The election with ``granted_rank`` set for ``user``, in one query; None if there is none."""
+    return Election.objects.filter(pk=election_id).annotate(
+        granted_rank=granted_rank_expression(user, election_id)).first()
 
 
 def user_can(user, election: Election, permission: str) -> bool:
