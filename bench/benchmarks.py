@@ -6,6 +6,7 @@ what is measured goes through the engine: ``configure``, the planner, the worker
 
 import http.client
 import json
+import os
 import random
 import socket
 import statistics
@@ -368,7 +369,9 @@ def api_load(ctx: Context) -> dict:
 
     clients = 16
     per_client = int(ctx.env.get("BENCH_API_REQUESTS_PER_CLIENT") or ctx.size(40, 250))
-    workers = int(ctx.env.get("BENCH_GUNICORN_WORKERS", "4"))
+    # One sync worker per core: the requests are CPU-bound and PostgreSQL shares the cores
+    # (4 workers on 2 cores gave the same throughput with a longer tail; docs/benchmarks.md).
+    workers = int(ctx.env.get("BENCH_GUNICORN_WORKERS") or os.cpu_count() or 2)
     reset()
     get_user_model().objects.filter(username="bench").delete()
     user = get_user_model().objects.create_user(username="bench", password=uuid.uuid4().hex)
