@@ -1,6 +1,6 @@
 """Test-only fault injection: inert unless its environment variable is set.
 
-``SCHEDULING_TEST_PAUSE_IN_TRANSITION=<seconds>`` makes ``execute_event`` sleep
+``SCHEDULING_TEST_PAUSE_IN_TRANSITION=<seconds>`` makes ``execute_events`` sleep
 after it has changed the statuses and before it commits, so the fault tests
 (tests/faults/) can SIGKILL the worker or drop its database connections in the
 middle of a parent-with-children transition. Never set it in production.

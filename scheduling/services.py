@@ -247,8 +247,9 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
     id). Returns each event's outcome: ``done``, ``skipped``, ``early``
     (re-published for its time), ``cancelled`` (made moot by an earlier event of
     the same delivery), ``discarded`` (stale delivery, logged) or ``missing``.
-    All in one transaction, in event-id order, with the same effect as delivering
-    the events one by one: each tree changes status with its log rows, or nothing does.
+    All in one transaction, in order of time (then id), with the same effect as
+    delivering the events one by one: each tree changes status with its log rows,
+    or nothing does.
     """
     delivered = dict(deliveries)
     outcomes = dict.fromkeys(delivered, "missing")
@@ -258,7 +259,7 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
         trees = election_services.lock_trees(
             ScheduledEvent.objects.filter(pk__in=list(delivered)).values("election_id"))
         events = list(ScheduledEvent.objects.select_for_update(of=("self",)).select_related("scheduled_by")
-                      .filter(pk__in=list(delivered)).order_by("pk"))
+                      .filter(pk__in=list(delivered)).order_by("event_at", "pk"))
         now = timezone.now()
         transitions: list[tuple[ScheduledEvent, _Ref, election_services.Transition]] = []
         skipped: list[tuple[ScheduledEvent, _Ref, str]] = []
@@ -315,8 +316,6 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
 
 def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict) -> None:
     """Write the status changes, the events' final states and every log row of one delivery."""
-    if transitions:
-        faults.pause_in_transition()  # test-only, inert unless its env var is set
     done_at = timezone.now()
     entries = [
         *(Entry(Action.EVENT_EXECUTED, ref, None, event.scheduled_by, _event_metadata(
@@ -329,6 +328,8 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict) -> No
         *notes,
     ]
     election_services.save_transitions([t for _, _, t in transitions], also_record=entries)
+    if transitions:
+        faults.pause_in_transition()  # test-only, inert unless its env var is set
     lateness = ExpressionWrapper(Value(done_at, output_field=DateTimeField()) - F("event_at"),
                                  output_field=DurationField())
     if transitions:
@@ -390,6 +391,8 @@ def publish(events: list[ScheduledEvent]) -> int:
     by_instant: dict[datetime | None, list[ScheduledEvent]] = {}
     for event in events:
         by_instant.setdefault(event.event_at if event.event_at > now else None, []).append(event)
+    if None in by_instant:  # overdue events of different times: send them in time order
+        by_instant[None].sort(key=lambda e: (e.event_at, e.pk))
     sent: list[ScheduledEvent] = []
     for instant, group in by_instant.items():
         for start in range(0, len(group), FIRE_BATCH_SIZE):

@@ -314,6 +314,15 @@ def test_one_delivery_runs_its_events_in_order_as_if_delivered_one_by_one(alice,
         ("notstarted", "started"), ("started", "stopped")]
 
 
+def test_overdue_events_of_one_election_run_in_order_of_time_not_of_id(alice, sent):
+    election = create_election(title="Outage", created_by=alice)
+    end = due_event(election, "end_voting", alice, seconds_ago=60)  # the lower id ...
+    start = due_event(election, "start_voting", alice, seconds_ago=120)  # ... but the earlier time
+    outcomes = services.execute_events([(end.pk, end.task_id), (start.pk, start.task_id)])
+    assert outcomes == {start.pk: "done", end.pk: "done"}
+    assert status_of(election.pk) == Status.STOPPED
+
+
 def test_a_delivery_mixing_due_early_skipped_and_missing_events_handles_each(
         alice, sent, django_capture_on_commit_callbacks):
     due, early, skipped = (create_election(title=t, created_by=alice) for t in ("Due", "Early", "Skip"))
