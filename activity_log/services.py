@@ -13,6 +13,14 @@ from .models import Action, ActivityEntry
 
 
 @dataclass(frozen=True)
+class ElectionRef:
+    """Just enough of an election for a log row, when no model instance is at hand."""
+
+    pk: int
+    title: str
+
+
+@dataclass(frozen=True)
 class Entry:
     """What one activity row says; ``election`` is anything with ``pk`` and ``title``."""
 

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from activity_log.models import Action
-from activity_log.services import Entry, record, record_bulk
+from activity_log.services import ElectionRef, Entry, record, record_bulk
 from config.sql import id_in
 
 from .errors import TransitionNotAllowed
@@ -160,7 +160,7 @@ def save_transitions(transitions: list[Transition], *, also_record: Iterable[Ent
     for status, pks in by_status.items():
         Election.objects.filter(id_in("pk", pks)).update(status=status, updated_at=now)
     record_bulk([
-        *(Entry(Action.STATUS_CHANGED, _Ref(c.election_id, c.title), t.actor, t.on_behalf_of,
+        *(Entry(Action.STATUS_CHANGED, ElectionRef(c.election_id, c.title), t.actor, t.on_behalf_of,
                 {"from": c.from_status, "to": c.to_status, "action": t.action, **t.metadata})
           for t in transitions for c in t.changes),
         *also_record,
@@ -182,10 +182,3 @@ def apply_transition(election: Election, action: str, *, actor=None, on_behalf_o
     election.status = trees.status(election.pk)
     return transition.changes
 
-
-@dataclass(frozen=True)
-class _Ref:
-    """Just enough of an election for the activity log."""
-
-    pk: int
-    title: str

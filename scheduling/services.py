@@ -8,7 +8,6 @@ delivery that does not match the current pending row.
 """
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from activity_log.models import Action
-from activity_log.services import Entry, record, record_many
+from activity_log.services import ElectionRef, Entry, record, record_many
 from config.sql import id_in
 from elections import services as election_services
 from elections.errors import InvalidInput, TransitionNotAllowed
@@ -153,18 +152,13 @@ def _close(events: list[ScheduledEvent], state: str, reason: str, actor, now,
     titles = titles or {}
     record_many(
         Entry(Action.EVENT_REVOKED,
-              _Ref(e.election_id, titles.get(e.election_id) or e.election.title),
+              ElectionRef(e.election_id, titles.get(e.election_id) or e.election.title),
               actor, None, _event_metadata(e, state=state, reason=reason))
         for e in events
     )
     task_ids = [e.task_id for e in events]
     transaction.on_commit(lambda: revoke(task_ids))
 
-
-@dataclass(frozen=True)
-class _Ref:
-    pk: int
-    title: str
 
 
 def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor, now=None) -> set[int]:
@@ -261,14 +255,14 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
         events = list(ScheduledEvent.objects.select_for_update(of=("self",)).select_related("scheduled_by")
                       .filter(pk__in=list(delivered)).order_by("event_at", "pk"))
         now = timezone.now()
-        transitions: list[tuple[ScheduledEvent, _Ref, election_services.Transition]] = []
-        skipped: list[tuple[ScheduledEvent, _Ref, str]] = []
+        transitions: list[tuple[ScheduledEvent, ElectionRef, election_services.Transition]] = []
+        skipped: list[tuple[ScheduledEvent, ElectionRef, str]] = []
         early: list[ScheduledEvent] = []
         notes: list[Entry] = []
         mooted: set[tuple[int, str]] = set()
         for event in events:
             task_id = delivered[event.pk]
-            ref = _Ref(event.election_id, trees.title(event.election_id)
+            ref = ElectionRef(event.election_id, trees.title(event.election_id)
                        if event.election_id in trees else "(deleted election)")
             if event.state != State.PENDING or event.task_id != task_id:
                 reason = (f"the event is {event.state}, not pending" if event.state != State.PENDING
@@ -361,7 +355,7 @@ def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
         if event.state != State.PENDING or event.task_id != task_id:
             return
         _finish(event, State.FAILED, timezone.now(), None, summary)
-        record(Action.EVENT_FAILED, election or _Ref(peek, "(deleted election)"),
+        record(Action.EVENT_FAILED, election or ElectionRef(peek, "(deleted election)"),
                on_behalf_of=event.scheduled_by, **_event_metadata(event, error=summary))
 
 

@@ -1,6 +1,7 @@
 """Celery tasks: the guarded, idempotent firing of an event, and the planner tick."""
 
 import logging
+from collections import Counter
 
 from celery import shared_task
 from celery.signals import task_prerun
@@ -47,7 +48,7 @@ def fire_events(self, deliveries: list[list]) -> dict:
     """
     outcomes = _execute(self, [(int(event_id), task_id) for event_id, task_id in deliveries],
                         batch_task_id=self.request.id)
-    return {outcome: sum(1 for o in outcomes.values() if o == outcome) for outcome in set(outcomes.values())}
+    return dict(Counter(outcomes.values()))
 
 
 def _execute(task, deliveries: list[tuple[int, str]], batch_task_id: str | None = None) -> dict[int, str]:

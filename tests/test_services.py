@@ -21,10 +21,12 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     """Record what would be published and revoked (the broker is tested in test_integration)."""
     record = {"published": [], "revoked": []}
-    from scheduling.tasks import fire_event
+    from scheduling.tasks import fire_event, fire_events
 
     monkeypatch.setattr(fire_event, "apply_async",
                         lambda args, task_id, eta, **kw: record["published"].append((args[0], task_id, eta)))
+    monkeypatch.setattr(fire_events, "apply_async", lambda args, eta, **kw: record["published"].extend(
+        (event_id, task_id, eta) for event_id, task_id in args[0]))
     monkeypatch.setattr(services, "revoke", lambda ids: record["revoked"].extend(ids))
     return record
 
