@@ -79,17 +79,21 @@ def configure(election: Election, events: dict[str, datetime | None], *, actor,
         }
         _check_schedule(election, current, target)
         now = timezone.now()
-        for kind in Kind.values:
-            old, new_at = current.get(kind), target[kind]
-            if old is not None and new_at == old.event_at:
-                continue
-            if old is not None:
-                reason = "rescheduled" if new_at else "cancelled"
-                _close([old], State.SUPERSEDED if new_at else State.CANCELLED, reason, actor, now,
-                       {election.pk: election.title})
-            if new_at is not None:
-                _schedule(election, kind, new_at, actor, now)
-        return pending_events(election.pk)
+        changed = [kind for kind in Kind.values
+                   if target[kind] != getattr(current.get(kind), "event_at", None)]
+        closing: dict[tuple[str, str], list[ScheduledEvent]] = {}
+        for kind in changed:
+            if kind in current:
+                outcome = ((State.SUPERSEDED, "rescheduled") if target[kind]
+                           else (State.CANCELLED, "cancelled"))
+                closing.setdefault(outcome, []).append(current[kind])
+        log = [entry for (state, reason), old in closing.items()
+               for entry in _close(old, state, reason, actor, now, {election.pk: election.title})]
+        created = _schedule(election, {kind: target[kind] for kind in changed if target[kind]}, actor, now)
+        log += [Entry(Action.EVENT_SCHEDULED, election, actor, None, _event_metadata(e)) for e in created]
+        record_many(log)
+        kept = {kind: event for kind, event in current.items() if kind not in changed}
+        return {**kept, **{event.kind: event for event in created}}
 
 
 def _check_schedule(election: Election, current: dict, target: dict) -> None:
@@ -126,39 +130,61 @@ def _check_schedule(election: Election, current: dict, target: dict) -> None:
         raise InvalidInput(errors)
 
 
-def _schedule(election: Election, kind: str, event_at: datetime, actor, now) -> ScheduledEvent:
-    publish_now = event_at - horizon() <= now
-    event = ScheduledEvent.objects.create(
-        election=election, kind=kind, event_at=event_at, scheduled_by=actor,
-        # Due now: this transaction publishes it on commit, so it claims the row as
-        # the planner does; else a tick between commit and publish would send it twice.
-        # Should this process die before publishing, the planner sends it when the claim ends.
-        next_dispatch_at=now + redispatch_after() if publish_now else event_at - horizon(),
-    )
-    record(Action.EVENT_SCHEDULED, election, actor=actor, **_event_metadata(event))
-    if publish_now:
-        transaction.on_commit(lambda: publish([event]))
-    return event
+def _schedule(election: Election, times: dict[str, datetime], actor, now) -> list[ScheduledEvent]:
+    """Create a pending event for each kind in ``times`` (one INSERT); the caller logs them.
+
+    Events due within the horizon are published when the transaction commits.
+    """
+    due_from = now + horizon()
+    events = ScheduledEvent.objects.bulk_create([
+        ScheduledEvent(
+            election=election, kind=kind, event_at=event_at, scheduled_by=actor,
+            # Due now: this transaction publishes it on commit, so it claims the row as
+            # the planner does; else a tick between commit and publish would send it twice.
+            # Should this process die before publishing, the planner sends it when the claim ends.
+            next_dispatch_at=now + redispatch_after() if event_at <= due_from else event_at - horizon(),
+        )
+        for kind, event_at in times.items()
+    ])
+    due = [event for event in events if event.event_at <= due_from]
+    if due:
+        transaction.on_commit(lambda: publish(due))
+    return events
 
 
 def _close(events: list[ScheduledEvent], state: str, reason: str, actor, now,
-           titles: dict[int, str] | None = None) -> None:
-    """Move pending events to a final state, log one ``event_revoked`` each, revoke on commit."""
+           titles: dict[int, str] | None = None) -> list[Entry]:
+    """Move pending events to a final state and revoke on commit those that may have been sent.
+
+    Returns one ``event_revoked`` entry per event, for the caller to record with its own
+    rows in one INSERT.
+    """
     if not events:
-        return
+        return []
     ScheduledEvent.objects.filter(pk__in=[e.pk for e in events]).update(
         state=state, reason=reason, finished_at=now
     )
+    task_ids = [e.task_id for e in events if _may_have_been_published(e, now)]
+    if task_ids:
+        transaction.on_commit(lambda: revoke(task_ids))
     titles = titles or {}
-    record_many(
+    return [
         Entry(Action.EVENT_REVOKED,
               ElectionRef(e.election_id, titles.get(e.election_id) or e.election.title),
               actor, None, _event_metadata(e, state=state, reason=reason))
         for e in events
-    )
-    task_ids = [e.task_id for e in events]
-    transaction.on_commit(lambda: revoke(task_ids))
+    ]
 
+
+def _may_have_been_published(event: ScheduledEvent, now: datetime) -> bool:
+    """Whether a message for the event may be out, so that revoking it is worth a broadcast.
+
+    True once it was published, and while it is claimed for publishing: a claim (the
+    planner's, or ``_schedule``'s for an event due now) moves ``next_dispatch_at`` to
+    at most ``now + redispatch_after()``. An event days ahead was never sent: nothing
+    to revoke. (Revoking is hygiene only; a stale message is discarded on arrival.)
+    """
+    return event.dispatch_count > 0 or event.next_dispatch_at <= now + redispatch_after()
 
 
 def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor, now=None) -> set[int]:
@@ -187,8 +213,9 @@ def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor, n
         reason = mooted.get((event.election_id, event.kind))
         if reason is not None:
             by_reason.setdefault(reason, []).append(event)
-    for reason, events in by_reason.items():
-        _close(events, State.CANCELLED, reason, actor, now or timezone.now(), titles)
+    now = now or timezone.now()
+    record_many(entry for reason, events in by_reason.items()
+                for entry in _close(events, State.CANCELLED, reason, actor, now, titles))
     return {event.pk for events in by_reason.values() for event in events}
 
 
@@ -220,9 +247,10 @@ def delete_election(election: Election, *, actor) -> None:
         titles = {e.pk: e.title for e in elections}
         pending = list(ScheduledEvent.objects.select_for_update()
                        .filter(election_id__in=ids, state=State.PENDING).order_by("pk"))
-        _close(pending, State.CANCELLED, "election deleted", actor, timezone.now(), titles)
-        record_many(Entry(Action.ELECTION_DELETED, e, actor, None, {"root": election.pk})
-                    for e in elections)
+        record_many([
+            *_close(pending, State.CANCELLED, "election deleted", actor, timezone.now(), titles),
+            *(Entry(Action.ELECTION_DELETED, e, actor, None, {"root": election.pk}) for e in elections),
+        ])
         election.delete()
 
 

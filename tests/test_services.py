@@ -77,7 +77,8 @@ def test_rescheduling_supersedes_the_old_row_revokes_its_task_and_keeps_history(
         alice, tree, sent, django_capture_on_commit_callbacks):
     root, *_ = tree
     with django_capture_on_commit_callbacks(execute=True):
-        first = configure(root, alice, start_voting=in_seconds(60))["start_voting"]
+        first = configure(root, alice, start_voting=in_seconds(10))["start_voting"]
+    assert [p[1] for p in sent["published"]] == [first.task_id]  # within the horizon: sent at once
     with django_capture_on_commit_callbacks(execute=True):
         second = configure(root, alice, start_voting=in_seconds(120))["start_voting"]
     assert second.task_id != first.task_id
@@ -87,6 +88,20 @@ def test_rescheduling_supersedes_the_old_row_revokes_its_task_and_keeps_history(
     [revoked] = actions_of(root.pk, Action.EVENT_REVOKED)
     assert revoked.metadata["task_id"] == first.task_id and revoked.metadata["reason"] == "rescheduled"
     assert ScheduledEvent.objects.filter(election=root).count() == 2
+
+
+def test_rescheduling_an_event_never_sent_broadcasts_no_revoke_but_logs_it(
+        alice, tree, sent, django_capture_on_commit_callbacks):
+    root, *_ = tree
+    with django_capture_on_commit_callbacks(execute=True):
+        first = configure(root, alice, start_voting=in_seconds(3600))["start_voting"]
+        configure(root, alice, start_voting=in_seconds(7200), end_voting=in_seconds(9000))
+    assert sent["published"] == [] and sent["revoked"] == []
+    first.refresh_from_db()
+    assert (first.state, first.reason) == (State.SUPERSEDED, "rescheduled")
+    [revoked] = actions_of(root.pk, Action.EVENT_REVOKED)
+    assert revoked.metadata["task_id"] == first.task_id
+    assert len(actions_of(root.pk, Action.EVENT_SCHEDULED)) == 3
 
 
 def test_unchanged_time_keeps_the_row_and_task(alice, tree, sent, django_capture_on_commit_callbacks):
@@ -156,7 +171,8 @@ def test_at_most_one_pending_event_per_kind_is_enforced_by_the_database(alice, t
 def test_manual_start_changes_the_tree_and_cancels_the_pending_start(
         alice, tree, sent, django_capture_on_commit_callbacks):
     root, north, deep = tree
-    pending = configure(root, alice, start_voting=in_seconds(60), end_voting=in_seconds(120))
+    with django_capture_on_commit_callbacks(execute=True):  # within the horizon: sent
+        pending = configure(root, alice, start_voting=in_seconds(10), end_voting=in_seconds(120))
     with django_capture_on_commit_callbacks(execute=True):
         services.change_status(root, "start", actor=alice)
     assert set(Election.objects.values_list("status", flat=True)) == {Status.STARTED}
@@ -187,8 +203,9 @@ def test_transition_not_allowed_changes_nothing(alice, tree):
 def test_deleting_an_election_cancels_and_revokes_its_and_its_descendants_events(
         alice, tree, sent, django_capture_on_commit_callbacks):
     root, north, _ = tree
-    mine = configure(root, alice, start_voting=in_seconds(60))["start_voting"]
-    child = configure(north, alice, end_voting=in_seconds(90))["end_voting"]
+    with django_capture_on_commit_callbacks(execute=True):  # within the horizon: sent
+        mine = configure(root, alice, start_voting=in_seconds(10))["start_voting"]
+        child = configure(north, alice, end_voting=in_seconds(15))["end_voting"]
     with django_capture_on_commit_callbacks(execute=True):
         services.delete_election(root, actor=alice)
     assert not Election.objects.exists()
