@@ -64,8 +64,9 @@ def granted_rank(user, election_id: int) -> int:
 
 def election_with_rank(user, election_id: int) -> Election | None:
     """The election with ``granted_rank`` set for ``user``, in one query; None if there is none."""
-    return Election.objects.filter(pk=election_id).annotate(
-        granted_rank=granted_rank_expression(user, election_id)).first()
+    found = Election.objects.filter(pk=election_id).annotate(
+        granted_rank=granted_rank_expression(user, election_id)).order_by()
+    return next(iter(found), None)
 
 
 def user_can(user, election: Election, permission: str) -> bool:

@@ -54,7 +54,7 @@ def _event_metadata(event: ScheduledEvent, **extra) -> dict:
 
 def pending_events(election_id: int, *, lock: bool = False) -> dict[str, ScheduledEvent]:
     """The election's pending events by kind."""
-    queryset = ScheduledEvent.objects.filter(election_id=election_id, state=State.PENDING)
+    queryset = ScheduledEvent.objects.filter(election_id=election_id, state=State.PENDING).order_by()
     if lock:
         queryset = queryset.select_for_update()
     return {event.kind: event for event in queryset}
