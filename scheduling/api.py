@@ -26,13 +26,13 @@ class ScheduledEventsView(APIView):
     def get(self, request, pk: int):
         election = election_for(request, pk)
         pending = services.pending_events(election.pk)
-        return Response(ScheduledEventsOutSerializer(events_payload(pending)).data)
+        return Response(events_payload(pending))
 
     def _write(self, request, pk: int, *, partial: bool):
         election = election_for(request, pk, Permission.SCHEDULE_EVENTS)
         events = parse_scheduled_events(request.data, partial=partial)
         pending = services.configure(election, events, actor=request.user, replace=not partial)
-        return Response(ScheduledEventsOutSerializer(events_payload(pending)).data)
+        return Response(events_payload(pending))
 
     @extend_schema(request=ScheduledEventsInSerializer, responses=ScheduledEventsOutSerializer)
     def post(self, request, pk: int):
