@@ -1,5 +1,7 @@
 """Reads: the election tree and who may see or act on what."""
 
+from collections.abc import Iterable
+
 from django.db import connection
 from django.db.models import Expression, IntegerField, QuerySet, Value
 from django.db.models.expressions import RawSQL
@@ -27,6 +29,29 @@ def descendant_ids(root_ids: list[int]) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(root_ids))
         return [row[0] for row in cursor.fetchall()]
+
+
+def ancestor_paths(election_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Each existing election's id followed by its ancestors' ids up to the root, in one query."""
+    ids = sorted(set(election_ids))
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = f"""
+        WITH RECURSIVE up(start_id, id, parent_id, depth) AS (
+            SELECT id, id, parent_id, 0 FROM {_table()} WHERE id IN ({placeholders})
+            UNION ALL
+            SELECT up.start_id, e.id, e.parent_id, up.depth + 1
+            FROM {_table()} e JOIN up ON e.id = up.parent_id
+        )
+        SELECT start_id, id FROM up ORDER BY start_id, depth
+    """
+    paths: dict[int, list[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        for start_id, pk in cursor.fetchall():
+            paths.setdefault(start_id, []).append(pk)
+    return paths
 
 
 def tree_ids(election: Election) -> list[int]:

@@ -22,7 +22,7 @@ from config.sql import id_in
 from elections import services as election_services
 from elections.errors import InvalidInput, TransitionNotAllowed
 from elections.models import TRANSITIONS, Election, Status, StatusAction
-from elections.selectors import tree_ids
+from elections.selectors import ancestor_paths, tree_ids
 from elections.services import StatusChange
 
 from . import faults
@@ -401,9 +401,10 @@ def publish(events: list[ScheduledEvent]) -> int:
 
     An event due alone travels in its own ``fire_event`` message, whose Celery id
     is the event's task id. Events due at the same instant (or already overdue)
-    travel together, up to ``FIRE_BATCH_SIZE`` in one ``fire_events`` message, so
-    a worker opens them in a few statements instead of a transaction each; each
-    event in it is still checked against its own task id. A failure is logged and
+    travel together, up to ``FIRE_BATCH_SIZE`` in one ``fire_events`` message (but
+    one tree's events are never split: see ``_messages``), so a worker opens them in
+    a few statements instead of a transaction each; each event in it is still
+    checked against its own task id. A failure is logged and
     leaves ``next_dispatch_at`` due, so the planner tries again on its next tick.
     Never raises: it runs after commit.
     """
@@ -417,8 +418,7 @@ def publish(events: list[ScheduledEvent]) -> int:
         by_instant[None].sort(key=lambda e: (e.event_at, e.pk))
     sent: list[ScheduledEvent] = []
     for instant, group in by_instant.items():
-        for start in range(0, len(group), FIRE_BATCH_SIZE):
-            chunk = group[start:start + FIRE_BATCH_SIZE]
+        for chunk in _messages(group):
             try:
                 if len(chunk) == 1:
                     fire_event.apply_async((chunk[0].pk,), task_id=chunk[0].task_id, eta=chunk[0].event_at,
@@ -436,6 +436,35 @@ def publish(events: list[ScheduledEvent]) -> int:
             sent.extend(chunk)
     _mark_published(sent)
     return len(sent)
+
+
+def _messages(group: list[ScheduledEvent]) -> list[list[ScheduledEvent]]:
+    """Split events due together into messages of up to ``FIRE_BATCH_SIZE``, never splitting a tree.
+
+    Messages run in parallel on different worker processes. Were a parent's overdue
+    start in one and its child's overdue end in another, the end could take the
+    tree's locks first, be skipped as "not started", and leave the child open once the
+    start arrives. Within one message events run in order of time, so events whose
+    elections are ancestor and descendant travel together, under the topmost election
+    of the group above them; siblings stay free to run in parallel. Such a tree with
+    more events than the limit makes one larger message. Keeps the order of ``group``
+    within each tree.
+    """
+    if len(group) <= FIRE_BATCH_SIZE:
+        return [group]
+    in_group = {event.election_id for event in group}
+    paths = ancestor_paths(in_group)
+    by_tree: dict[int, list[ScheduledEvent]] = {}
+    for event in group:
+        path = paths.get(event.election_id, [event.election_id])
+        top = next(pk for pk in reversed(path) if pk in in_group)  # the path starts with itself
+        by_tree.setdefault(top, []).append(event)
+    messages: list[list[ScheduledEvent]] = [[]]
+    for events in by_tree.values():
+        if messages[-1] and len(messages[-1]) + len(events) > FIRE_BATCH_SIZE:
+            messages.append([])
+        messages[-1].extend(events)
+    return messages
 
 
 def _mark_published(events: list[ScheduledEvent]) -> None:

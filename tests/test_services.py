@@ -383,6 +383,44 @@ def test_events_due_at_one_instant_are_published_together_in_bounded_batches(ali
     assert set(ScheduledEvent.objects.values_list("dispatch_count", flat=True)) == {1}
 
 
+def test_overdue_events_of_one_tree_share_a_message_so_a_start_cannot_run_after_its_end(
+        alice, monkeypatch):
+    """Outage recovery: messages run in parallel, so a tree's start and end must not be split."""
+    from scheduling.tasks import fire_event, fire_events
+
+    messages = []
+    monkeypatch.setattr(fire_event, "apply_async", lambda args, task_id, **kw: messages.append([args[0]]))
+    monkeypatch.setattr(fire_events, "apply_async",
+                        lambda args, **kw: messages.append([pk for pk, _ in args[0]]))
+    monkeypatch.setattr(services, "FIRE_BATCH_SIZE", 3)
+
+    def overdue(election, kind, seconds_ago):
+        return ScheduledEvent.objects.create(election=election, kind=kind, event_at=in_seconds(-seconds_ago),
+                                             next_dispatch_at=timezone.now()).pk
+
+    parent = create_election(title="Parent")
+    child = create_election(title="Child", parent=parent)
+    big = create_election(title="Big")
+    parent_start = overdue(parent, "start_voting", 60)
+    others = [overdue(create_election(title=f"E{i}"), "start_voting", 50) for i in range(3)]
+    child_end = overdue(child, "end_voting", 40)  # in time order, 4 events after the parent's start
+    big_tree = [overdue(big, "start_voting", 30),
+                *(overdue(create_election(title=f"Big-{i}", parent=big), "end_voting", 20) for i in range(3))]
+    no_event = create_election(title="No event")
+    siblings = [overdue(create_election(title=f"Sibling-{i}", parent=no_event), "start_voting", 10)
+                for i in range(4)]
+
+    assert services.plan() == 13
+    assert sorted(pk for message in messages for pk in message) == sorted(
+        [parent_start, *others, child_end, *big_tree, *siblings])
+    [with_parent] = [m for m in messages if parent_start in m]
+    assert child_end in with_parent
+    assert big_tree in messages  # one tree larger than the limit: one message of its own
+    assert all(len(m) <= 3 for m in messages if m != big_tree)
+    # Siblings under an election without an event lock nothing in common: they may part.
+    assert len([m for m in messages if set(m) & set(siblings)]) == 2
+
+
 def test_failure_marks_the_event_failed_with_a_summary(alice, tree):
     root, *_ = tree
     event = due_event(root, "start_voting", alice)
