@@ -3,8 +3,7 @@
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Expression, IntegerField, QuerySet, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet
 
 from .models import PERMISSION_RANK, Election, ElectionGrant
 
@@ -59,13 +58,13 @@ def tree_ids(election: Election) -> list[int]:
     return [election.pk, *descendant_ids([election.pk])]
 
 
-def granted_rank_expression(user, election_id: int) -> Expression:
-    """The highest grant rank ``user`` holds on the election or an ancestor (0 for none), as an
-    expression a query can annotate, so the check costs no round trip of its own."""
+def _granted_rank_sql(user, election_id: int) -> tuple[str, list]:
+    """SQL for the highest grant rank ``user`` holds on the election or an ancestor (0 for
+    none), one row and column, and its parameters."""
     if not user or not user.is_authenticated or not user.is_active:
-        return Value(0)
+        return "SELECT 0", []
     if user.is_superuser:
-        return Value(max(PERMISSION_RANK.values()))
+        return f"SELECT {max(PERMISSION_RANK.values())}", []
     grants = connection.ops.quote_name(ElectionGrant._meta.db_table)
     rank = " ".join(f"WHEN '{perm}' THEN {rank}" for perm, rank in PERMISSION_RANK.items())
     sql = f"""
@@ -77,20 +76,28 @@ def granted_rank_expression(user, election_id: int) -> Expression:
         SELECT COALESCE(MAX(CASE g.permission {rank} END), 0)
         FROM {grants} g JOIN up ON g.election_id = up.id WHERE g.user_id = %s
     """
-    return RawSQL(sql, (election_id, user.pk), output_field=IntegerField())
+    return sql, [election_id, user.pk]
 
 
 def granted_rank(user, election_id: int) -> int:
     """The highest grant rank ``user`` holds on the election or an ancestor; 0 for none."""
-    rank = Election.objects.filter(pk=election_id).values_list(
-        granted_rank_expression(user, election_id), flat=True).first()
-    return rank or 0
+    sql, params = _granted_rank_sql(user, election_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0] or 0
 
 
 def election_with_rank(user, election_id: int) -> Election | None:
-    """The election with ``granted_rank`` set for ``user``, in one query; None if there is none."""
-    found = Election.objects.filter(pk=election_id).annotate(
-        granted_rank=granted_rank_expression(user, election_id)).order_by()
+    """The election with ``granted_rank`` set for ``user``, in one query; None if there is none.
+
+    Plain SQL rather than a queryset: every API request and page runs it, and the ORM
+    spent twice the CPU of the query itself composing it (docs/benchmarks.md).
+    """
+    rank_sql, params = _granted_rank_sql(user, election_id)
+    found = Election.objects.raw(
+        f"SELECT e.*, ({rank_sql}) AS granted_rank FROM {_table()} e WHERE e.id = %s",
+        [*params, election_id],
+    )
     return next(iter(found), None)
 
 

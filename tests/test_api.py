@@ -40,6 +40,28 @@ def test_token_login_and_token_authentication(alice):
     assert bad.status_code == 400
 
 
+def test_a_token_acts_as_its_own_user_and_a_wrong_or_deactivated_one_gets_401(alice, make_user):
+    from rest_framework.authtoken.models import Token
+
+    bob = make_user("bob")
+    mine = create(client_for(alice))
+    for_alice, for_bob = APIClient(), APIClient()
+    for_alice.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice).key}")
+    for_bob.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=bob).key}")
+    assert for_alice.get(f"/api/elections/{mine['id']}/scheduled-events/").status_code == 200
+    assert for_bob.get(f"/api/elections/{mine['id']}/scheduled-events/").status_code == 404
+
+    wrong = APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    response = wrong.get("/api/elections/")
+    assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
+
+    alice.is_active = False
+    alice.save()
+    response = for_alice.get("/api/elections/")
+    assert response.status_code == 401 and response.json() == {"detail": "User inactive or deleted."}
+
+
 def test_anonymous_gets_401():
     response = APIClient().get("/api/elections/")
     assert response.status_code == 401
