@@ -25,8 +25,8 @@ def events_payload(pending: dict) -> dict:
     """``{kind: {"event_at", "task_id", "state"} | None}`` for both kinds, ready to render.
 
     Built by hand, not by ``ScheduledEventsOutSerializer``: the same JSON (DRF renders
-    an aware UTC datetime as ISO 8601 with ``Z``) for a ninth of the CPU, on the API's
-    most frequent request.
+    an aware UTC datetime as ISO 8601 with ``Z``) for a ninth of the instructions
+    (0.1 M against 0.93 M), on the API's most frequent request.
     """
     return {
         kind: None if event is None else {

@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -55,8 +55,8 @@ def _event_metadata(event: ScheduledEvent, **extra) -> dict:
 def pending_events(election_id: int, *, lock: bool = False) -> dict[str, ScheduledEvent]:
     """The election's pending events by kind; ``lock`` locks them for this transaction.
 
-    Plain SQL rather than a queryset: the API's GET runs it every time, and the ORM
-    spent more CPU composing it than reading the rows (docs/benchmarks.md).
+    Plain SQL rather than a queryset: the API's GET runs it every time, and the
+    queryset cost 1.8 M instructions against 0.8 M for the SQL (docs/benchmarks.md).
     """
     table = connection.ops.quote_name(ScheduledEvent._meta.db_table)
     for_update = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
@@ -221,8 +221,8 @@ def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor, n
         if reason is not None:
             by_reason.setdefault(reason, []).append(event)
     now = now or timezone.now()
-    record_many(entry for reason, events in by_reason.items()
-                for entry in _close(events, State.CANCELLED, reason, actor, now, titles))
+    record_many([entry for reason, events in by_reason.items()
+                 for entry in _close(events, State.CANCELLED, reason, actor, now, titles)])
     return {event.pk for events in by_reason.values() for event in events}
 
 
@@ -460,7 +460,12 @@ def _messages(group: list[ScheduledEvent]) -> list[list[ScheduledEvent]]:
     if len(group) <= FIRE_BATCH_SIZE:
         return [group]
     in_group = {event.election_id for event in group}
-    paths = ancestor_paths(in_group)
+    try:
+        paths = ancestor_paths(in_group)
+    except DatabaseError:  # publish() must not raise: split by time alone, as before trees counted
+        logger.warning("could not read the trees of %d due events; splitting them by time only",
+                       len(group), exc_info=True)
+        paths = {}
     by_tree: dict[int, list[ScheduledEvent]] = {}
     for event in group:
         path = paths.get(event.election_id, [event.election_id])

@@ -421,6 +421,28 @@ def test_overdue_events_of_one_tree_share_a_message_so_a_start_cannot_run_after_
     assert len([m for m in messages if set(m) & set(siblings)]) == 2
 
 
+def test_a_failed_tree_read_still_publishes_every_event_split_by_time(alice, monkeypatch):
+    from django.db import DatabaseError
+
+    from scheduling.tasks import fire_event, fire_events
+
+    messages = []
+    monkeypatch.setattr(fire_event, "apply_async", lambda args, **kw: messages.append([args[0]]))
+    monkeypatch.setattr(fire_events, "apply_async",
+                        lambda args, **kw: messages.append([pk for pk, _ in args[0]]))
+    monkeypatch.setattr(services, "FIRE_BATCH_SIZE", 2)
+
+    def unavailable(ids):
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr(services, "ancestor_paths", unavailable)
+    due = [ScheduledEvent.objects.create(election=create_election(title=f"E{i}"), kind="start_voting",
+                                         event_at=in_seconds(-10 + i), next_dispatch_at=timezone.now()).pk
+           for i in range(5)]
+    assert services.plan() == 5
+    assert messages == [due[0:2], due[2:4], due[4:]]
+
+
 def test_failure_marks_the_event_failed_with_a_summary(alice, tree):
     root, *_ = tree
     event = due_event(root, "start_voting", alice)
