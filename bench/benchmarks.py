@@ -13,13 +13,13 @@ import statistics
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from config.processes import wait_until
 
@@ -44,9 +44,13 @@ class Context:
 # --- helpers -----------------------------------------------------------------------------
 
 def reset() -> None:
-    """Empty the engine's tables (TRUNCATE does not fire the activity log's row trigger)."""
+    """Empty the engine's tables (TRUNCATE does not fire the activity log's row trigger), then
+    checkpoint, so that PostgreSQL does not flush the previous benchmark's writes during this one.
+    """
     with connection.cursor() as cur:
         cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        with suppress(DatabaseError):  # CHECKPOINT needs a superuser or pg_checkpoint; else skip it
+            cur.execute("CHECKPOINT")
 
 
 def analyze() -> None:
@@ -368,7 +372,7 @@ def api_load(ctx: Context) -> dict:
     from scheduling import services
 
     clients = 16
-    per_client = int(ctx.env.get("BENCH_API_REQUESTS_PER_CLIENT") or ctx.size(40, 250))
+    per_client = int(ctx.env.get("BENCH_API_REQUESTS_PER_CLIENT") or ctx.size(100, 250))
     # One sync worker per core: the requests are CPU-bound and PostgreSQL shares the cores
     # (4 workers on 2 cores gave the same throughput with a longer tail; docs/benchmarks.md).
     workers = int(ctx.env.get("BENCH_GUNICORN_WORKERS") or os.cpu_count() or 2)
