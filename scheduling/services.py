@@ -194,7 +194,7 @@ def _may_have_been_published(event: ScheduledEvent, now: datetime) -> bool:
     return event.dispatch_count > 0 or event.next_dispatch_at <= now + redispatch_after()
 
 
-def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor, now=None) -> set[int]:
+def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor) -> set[int]:
     """Cancel the pending events that status changes made pointless; returns their ids.
 
     ``causes`` pairs status changes with the reason to log. One SELECT for all of
@@ -220,7 +220,7 @@ def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor, n
         reason = mooted.get((event.election_id, event.kind))
         if reason is not None:
             by_reason.setdefault(reason, []).append(event)
-    now = now or timezone.now()
+    now = timezone.now()
     record_many([entry for reason, events in by_reason.items()
                  for entry in _close(events, State.CANCELLED, reason, actor, now, titles)])
     return {event.pk for events in by_reason.values() for event in events}
@@ -357,11 +357,10 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict) -> No
         *notes,
     ]
     election_services.save_transitions([t for _, _, t in transitions], also_record=entries)
-    if transitions:
-        faults.pause_in_transition()  # test-only, inert unless its env var is set
     lateness = ExpressionWrapper(Value(done_at, output_field=DateTimeField()) - F("event_at"),
                                  output_field=DurationField())
     if transitions:
+        faults.pause_in_transition()  # test-only, inert unless its env var is set
         ScheduledEvent.objects.filter(pk__in=[event.pk for event, _, _ in transitions]).update(
             state=State.DONE, reason="", finished_at=done_at, executed_at=done_at, lateness=lateness)
     by_reason: dict[str, list[int]] = {}
@@ -370,12 +369,6 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict) -> No
     for reason, pks in by_reason.items():
         ScheduledEvent.objects.filter(pk__in=pks).update(
             state=State.SKIPPED, reason=reason, finished_at=done_at, lateness=lateness)
-
-
-def _finish(event: ScheduledEvent, state: str, now, lateness, reason: str) -> None:
-    event.state, event.reason, event.finished_at = state, reason, now
-    event.executed_at, event.lateness = (now, lateness) if state == State.DONE else (None, lateness)
-    event.save(update_fields=["state", "reason", "finished_at", "executed_at", "lateness"])
 
 
 def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
@@ -389,7 +382,8 @@ def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
         event = ScheduledEvent.objects.select_for_update().get(pk=event_id)
         if event.state != State.PENDING or event.task_id != task_id:
             return
-        _finish(event, State.FAILED, timezone.now(), None, summary)
+        event.state, event.reason, event.finished_at = State.FAILED, summary, timezone.now()
+        event.save(update_fields=["state", "reason", "finished_at"])
         record(Action.EVENT_FAILED, election or ElectionRef(peek, "(deleted election)"),
                on_behalf_of=event.scheduled_by, **_event_metadata(event, error=summary))
 
