@@ -152,7 +152,8 @@ def begin(request, username: str) -> Attempt | Refusal:
         taken.append((key, started))
         if count > limit:
             _give_back(taken)
-            refusal = Refusal(retry_after=max(1, math.ceil(started + period - now)))
+            # (clamped: a parallel attempt may have started the window a moment after our `now`)
+            refusal = Refusal(retry_after=min(period, max(1, math.ceil(started + period - now))))
             setattr(getattr(request, "_request", request), _REFUSAL_ATTRIBUTE, refusal)
             return refusal
     return Attempt(tuple(taken))
