@@ -15,7 +15,7 @@ from scheduling.services import pending_events
 
 from .access import election_for
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
-from .selectors import permissions_of, tree_of, viewable_elections
+from .selectors import permissions_of, tree_of, viewable_among, viewable_elections
 
 PAGE_SIZE = 50
 
@@ -32,7 +32,9 @@ def election_list(request):
     page = Paginator(viewable_elections(request.user).select_related("parent").order_by("pk"),
                      PAGE_SIZE).get_page(request.GET.get("page"))
     next_event = next_pending_by_election(e.pk for e in page.object_list)
-    rows = [(e, next_event.get(e.pk)) for e in page.object_list]
+    # "Part of" names a parent only if the user may view it: a grant on a child shows nothing above.
+    shown = viewable_among(request.user, {e.parent_id for e in page.object_list if e.parent_id})
+    rows = [(e, e.parent if e.parent_id in shown else None, next_event.get(e.pk)) for e in page.object_list]
     return render(request, "elections/list.html", {
         "page": page, "rows": rows,
         "can_create": request.user.has_perm("elections.add_election"),
@@ -67,7 +69,7 @@ def dashboard(request, pk: int):
         "pollMs": 2000,
     }
     return render(request, "elections/dashboard.html", {
-        "election": election, "parent": election.parent, "children": children,
+        "election": election, "children": children,
         "start": start, "stop": stop, "status_actions": status_actions,
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
         "kinds": [{"value": value, "label": label} for value, label in Kind.choices],
