@@ -25,7 +25,7 @@ one small write per login attempt is nothing next to hashing the password.
 Per username as well as per address, so that an attacker spread over many
 addresses still gets only ``limit`` guesses per account and window. The price:
 whoever knows a username can keep its log-in refused by failing on purpose, for
-as long as they keep failing (docs/reliability.md, H10). Who the caller is (a
+as long as they keep failing (README, Permissions). Who the caller is (a
 token sent along to the token endpoint) does not matter.
 """
 
