@@ -2,10 +2,11 @@
 
 from rest_framework import status
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.ratelimit import refusal_for
 from elections.errors import InvalidInput, TransitionNotAllowed
 
 
@@ -18,14 +19,21 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
-def client_address(request) -> str:
-    """The client's address for rate limits: REMOTE_ADDR, or from X-Forwarded-For behind
-    ``TRUSTED_PROXIES`` proxies (the same rule as the API's throttles)."""
-    return BaseThrottle().get_ident(request) or "unknown"
-
-
 class TokenView(ObtainAuthToken):
-    """POST username and password, get the API token (rate limited per client)."""
+    """POST username and password, get the API token.
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    The password is checked through the login limiter (``accounts.ratelimit``: failures
+    per client address and per username, whoever the caller is); refused: 429 with
+    ``Retry-After``.
+    """
+
+    throttle_classes = []
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            refusal = refusal_for(request)
+            if refusal is not None:
+                raise Throttled(wait=refusal.retry_after, detail="Too many failed log-in attempts.") from None
+            raise

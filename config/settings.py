@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_results",
+    "accounts",
     "activity_log",
     "elections",
     "scheduling",
@@ -116,6 +117,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check goes through the login limiter (accounts/ratelimit.py): at most
+# LOGIN_RATE_LIMIT failed checks per client address and per username, on every log-in door.
+AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
+LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10/min")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "election-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -139,7 +144,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
-# Shared by every process (web workers included), so rate limits hold per client, not per process.
+# Shared by every process (web workers included). The login limiter does not use it (accounts/ratelimit.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
                       "LOCATION": "django_cache"}}
 if os.environ.get("CACHE_URL", "").startswith("redis://"):
@@ -158,9 +163,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE_LIMIT", "10/min")},
-    # How many proxies in front of the app append to X-Forwarded-For. 0 (the default)
-    # ignores the header: a client could otherwise name any address and dodge the limit.
+    # How many proxies in front of the app append to X-Forwarded-For (read by the login
+    # limiter's client_address). 0 (the default) ignores the header: a client could
+    # otherwise name any address and dodge the limit.
     "NUM_PROXIES": int(env_float("TRUSTED_PROXIES", 0)),
 }
 SPECTACULAR_SETTINGS = {

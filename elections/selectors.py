@@ -122,6 +122,28 @@ def viewable_elections(user) -> QuerySet[Election]:
     return Election.objects.filter(pk__in=[*granted, *descendant_ids(granted)])
 
 
+def viewable_among(user, election_ids: Iterable[int]) -> set[int]:
+    """The ids among ``election_ids`` that ``user`` may view (a grant on it or an ancestor).
+
+    For naming other elections on a page (a parent, an ancestor): a grant below an
+    election shows nothing of it. Two queries whatever the number of ids.
+    """
+    ids = set(election_ids)
+    if not ids or not user or not user.is_authenticated or not user.is_active:
+        return set()
+    if user.is_superuser:
+        return set(Election.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    granted = set(ElectionGrant.objects.filter(user=user).values_list("election_id", flat=True))
+    return {pk for pk, path in ancestor_paths(ids).items() if granted.intersection(path)}
+
+
+def viewable_parent(user, election: Election) -> Election | None:
+    """``election``'s parent if ``user`` may view it, else None (what breadcrumbs may name)."""
+    if election.parent_id is None or election.parent_id not in viewable_among(user, [election.parent_id]):
+        return None
+    return election.parent
+
+
 def tree_of(election: Election) -> list[Election]:
     """The election followed by its descendants (id, title, status, parent), for pickers and pages."""
     ids = tree_ids(election)

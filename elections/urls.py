@@ -3,10 +3,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts.views import LoginView
+
 from . import views
 
 urlpatterns = [
-    path("login/", views.RateLimitedLoginView.as_view(), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.election_list, name="election-list"),
     path("elections/new/", views.upload, name="election-upload"),

@@ -3,25 +3,19 @@
 Access: 404 when the user may not view the election, 403 when a page needs more.
 """
 
-import time
-
-from django.conf import settings
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
 
 from activity_log.views import activity_page
-from config.api import client_address
 from scheduling.models import Kind
 from scheduling.selectors import history_for, next_pending_by_election
 from scheduling.services import pending_events
 
 from .access import election_for
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
-from .selectors import permissions_of, tree_of, viewable_elections
+from .selectors import permissions_of, tree_of, viewable_among, viewable_elections
 
 PAGE_SIZE = 50
 
@@ -31,54 +25,6 @@ def election_or_404(request, pk: int, permission: str = Permission.VIEW) -> Elec
     return election_for(request.user, pk, permission)
 
 
-# --- log in, rate limited per client address -------------------------------------------
-
-def _login_rate() -> tuple[int, int]:
-    """(failures allowed, window in seconds) from the same setting as the API's token endpoint."""
-    rate = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get("login") or "10/min"
-    count, period = rate.split("/")
-    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[0]]
-
-
-class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login; after too many failed tries from one address within the window, 429 until it ends.
-
-    The window starts at an address's first failure. The count lives in Django's cache
-    (shared by every web process when the cache is the database or Redis).
-    """
-
-    template_name = "registration/login.html"
-    redirect_authenticated_user = True
-
-    def _failures(self) -> tuple[str, float, int]:
-        """(cache key, when the window started, failures in it) for the client's address."""
-        key = f"login-failures:{client_address(self.request)}"
-        _, period = _login_rate()
-        now = time.time()
-        started, count = cache.get(key) or (now, 0)
-        if now - started >= period:
-            started, count = now, 0
-        return key, started, count
-
-    def post(self, request, *args, **kwargs):
-        limit, period = _login_rate()
-        _, started, count = self._failures()
-        if count >= limit:
-            retry_after = max(1, int(period - (time.time() - started)) + 1)
-            response = render(request, self.template_name, {
-                "form": self.get_form_class()(request), "retry_after": retry_after,
-            }, status=429)
-            response["Retry-After"] = str(retry_after)
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        _, period = _login_rate()
-        key, started, count = self._failures()
-        cache.set(key, (started, count + 1), timeout=max(1, int(period - (time.time() - started)) + 1))
-        return super().form_invalid(form)
-
-
 # --- pages ------------------------------------------------------------------------------
 
 @login_required
@@ -86,7 +32,9 @@ def election_list(request):
     page = Paginator(viewable_elections(request.user).select_related("parent").order_by("pk"),
                      PAGE_SIZE).get_page(request.GET.get("page"))
     next_event = next_pending_by_election(e.pk for e in page.object_list)
-    rows = [(e, next_event.get(e.pk)) for e in page.object_list]
+    # "Part of" names a parent only if the user may view it: a grant on a child shows nothing above.
+    shown = viewable_among(request.user, {e.parent_id for e in page.object_list if e.parent_id})
+    rows = [(e, e.parent if e.parent_id in shown else None, next_event.get(e.pk)) for e in page.object_list]
     return render(request, "elections/list.html", {
         "page": page, "rows": rows,
         "can_create": request.user.has_perm("elections.add_election"),
@@ -121,7 +69,7 @@ def dashboard(request, pk: int):
         "pollMs": 2000,
     }
     return render(request, "elections/dashboard.html", {
-        "election": election, "parent": election.parent, "children": children,
+        "election": election, "children": children,
         "start": start, "stop": stop, "status_actions": status_actions,
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
         "kinds": [{"value": value, "label": label} for value, label in Kind.choices],

@@ -5,6 +5,7 @@ from datetime import UTC
 from django import template
 
 from activity_log.presentation import format_seconds, format_utc, short_task_id
+from elections import selectors
 
 register = template.Library()
 
@@ -35,3 +36,9 @@ def duration(value) -> str:
     if value is None:
         return ""
     return format_seconds(value.total_seconds())
+
+
+@register.simple_tag(takes_context=True)
+def viewable_parent(context, election):
+    """``{% viewable_parent election as parent %}``: the parent if the page's user may view it, else None."""
+    return selectors.viewable_parent(context["request"].user, election)

@@ -87,7 +87,8 @@ def test_activity_log_filters_and_sentences(alice, tree):
     assert client.get(f"/elections/{root.pk}/activity/?action=nope&election=x").status_code == 200
 
 
-def test_login_is_rate_limited_per_address(alice):
+def test_login_is_rate_limited_per_address_and_per_username(alice, make_user):
+    make_user("bob")
     client = Client()
     for _ in range(10):
         response = client.post("/login/", {"username": "alice", "password": "wrong"})
@@ -96,8 +97,10 @@ def test_login_is_rate_limited_per_address(alice):
     assert response.status_code == 429
     assert "Too many failed log-in attempts" in response.content.decode()
     assert int(response["Retry-After"]) > 0
+    # Another address: alice's account is limited too (per username), bob's is not.
     other = Client(REMOTE_ADDR="10.0.0.9")
-    assert other.post("/login/", {"username": "alice", "password": "pw-Secret-123"}).status_code == 302
+    assert other.post("/login/", {"username": "alice", "password": "pw-Secret-123"}).status_code == 429
+    assert other.post("/login/", {"username": "bob", "password": "pw-Secret-123"}).status_code == 302
 
 
 def entry(what, actor="", on_behalf_of="", **metadata):
