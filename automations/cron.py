@@ -243,7 +243,8 @@ def iter_occurrences(cron: Cron, after: datetime) -> Iterator[Occurrence]:
         raise ValueError("after must be an aware datetime")
     tz = _zone(cron.zone)
     after = after.astimezone(UTC)
-    # Start a day early in wall time: the offset may change between here and `after`.
+    # Start a day early in wall time: the offset may change between then and `after`
+    # (by at most a day: Pacific/Apia, 2011), so no wall time mapping after it is missed.
     start = after.astimezone(tz).replace(tzinfo=None) - timedelta(days=1)
     runs = _fixed_time(cron.rule, tz, start) if is_fixed_time(cron.rule) else _periodic(cron.rule, tz, start)
     for occurrence in runs:
@@ -279,7 +280,8 @@ def _fixed_time(rule: str, tz: ZoneInfo, start: datetime) -> Iterator[Occurrence
 def _periodic(rule: str, tz: ZoneInfo, start: datetime) -> Iterator[Occurrence]:
     # Wall times come in wall order; their instants may not (a repeated hour comes
     # back). Hold them in a heap and release an instant once no later wall time can
-    # map before it: UTC offsets lie within -12h..+14h, so a day of margin is safe.
+    # map before it: a later wall time w' is the instant w' - offset, and offsets are
+    # at most +14h (Pacific/Kiritimati), so nothing later lands before wall - 15h.
     heap: list[tuple[datetime, int, Occurrence]] = []
     counter = itertools.count()
     skipped: list[datetime] = []
@@ -300,7 +302,7 @@ def _periodic(rule: str, tz: ZoneInfo, start: datetime) -> Iterator[Occurrence]:
                     f"this rule runs at both, this is the {which} (UTC{local:%z})"
                 )
             heapq.heappush(heap, (at, next(counter), Occurrence(at, local, this_note)))
-        horizon = wall.replace(tzinfo=UTC) - timedelta(days=1)
+        horizon = wall.replace(tzinfo=UTC) - timedelta(hours=15)
         while heap and heap[0][0] < horizon:
             yield heapq.heappop(heap)[2]
     while heap:

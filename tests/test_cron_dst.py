@@ -302,3 +302,13 @@ def test_a_weekly_rule_skips_nothing_across_a_change():
     got = next_occurrences(Cron("0 7 * * 1", "Europe/Paris"), z("2027-03-20T00:00Z"), 3)
     assert [o.local.date() for o in got] == [date(2027, 3, 22), date(2027, 3, 29), date(2027, 4, 5)]
     assert [o.local.hour for o in got] == [7, 7, 7]
+
+
+@pytest.mark.parametrize("zone, change", [
+    ("Pacific/Apia", datetime(2011, 12, 30, 10, 0, tzinfo=UTC)),  # skipped a whole day (-10h -> +14h)
+    ("America/Santiago", datetime(2027, 4, 4, 3, 0, tzinfo=UTC)),  # changes at midnight
+])
+@pytest.mark.parametrize("rule", ["0 */6 * * *", "30 * * * *", "0 0 * * *", "30 23 * * *", "0 12 * * *"])
+def test_extreme_changes_match_the_oracle(zone, change, rule):
+    start, end = change - timedelta(hours=40), change + timedelta(hours=40)
+    assert [o.at_utc for o in occurrences_in(rule, zone, start, end)] == oracle(rule, zone, start, end)
