@@ -6,6 +6,8 @@ Pure functions: the clock is the ``now`` every call is given, so nothing here wa
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from automations import (
     At,
@@ -330,3 +332,49 @@ def test_catch_up_window_defaults_to_the_rule_s_own():
         datetime(2027, 1, 10, 11, 0, tzinfo=UTC), [datetime(2027, 1, 10, 10, 0, tzinfo=UTC)])
     assert coalesce_missed(Cron("0 * * * *", "Europe/Paris", catch_up=timedelta(minutes=15)), last, now) == (
         None, [datetime(2027, 1, 10, 10, 0, tzinfo=UTC), datetime(2027, 1, 10, 11, 0, tzinfo=UTC)])
+
+
+# --- never a 500: any JSON gets a WhenError or a value ----------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=6,
+)
+cron_terms = st.sampled_from(
+    ["*", "*/5", "0", "7", "1-5", "MON", "jan", "L", "61", "5-2", "*/0", "", "?", "1,2"])
+keys = st.sampled_from(["at", "cron_rule", "timezone", "until", "catch_up", "before", "after", "on", "offset",
+                        "delay", "extra"])
+
+
+scopes = st.sampled_from(["election", "global"])
+likely_values = st.sampled_from(
+    ["end_voting", "start_voting", "election.started", "user.created", "user.last_login", "PT1H", "P1M",
+     "Europe/Paris", "2027-01-01T00:00:00Z", "0 7 * * 1"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(keys, json_values | likely_values, max_size=4), scopes)
+def test_any_json_gets_a_value_or_a_when_error(data, scope):
+    try:
+        when = parse_when(data, scope=scope, default_zone="Europe/Paris", now=NOW)
+    except WhenError as error:
+        assert error.field == "when" or error.field.startswith("when.")
+        assert error.message
+    else:
+        assert parse_when(when.to_json(), scope=scope, default_zone="Europe/Paris", now=NOW) == when
+        assert describe(when, "Europe/Paris")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(cron_terms, min_size=1, max_size=2).map(",".join), min_size=4, max_size=6))
+def test_any_cron_rule_is_refused_clearly_or_runs(fields):
+    rule = " ".join(fields)
+    try:
+        when = parse_when({"cron_rule": rule}, scope="election", default_zone="Europe/Paris", now=NOW)
+    except WhenError as error:
+        assert error.field == "when.cron_rule"
+        return
+    occurrences = next_occurrences(when, NOW, 3)
+    assert occurrences and all(o.at_utc > NOW for o in occurrences)
+    assert describe(when, "Europe/Paris").endswith("Europe/Paris time")
