@@ -77,7 +77,8 @@ class Cron:
     """A recurring rule: five-field ``rule`` read in the wall clock of ``zone``.
 
     ``until`` (aware, optional) is the last instant a run may happen; ``catch_up``
-    is how late a missed run may still happen (see ``coalesce_missed``).
+    is how late a missed run may still happen (see ``coalesce_missed``). Build it
+    with ``parse_when``, which validates and normalizes the rule and the zone.
     """
 
     rule: str
@@ -197,10 +198,10 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _instants(wall: datetime, tz: ZoneInfo) -> tuple[list[datetime], str]:
-    """The real instants (UTC) a naive wall time stands for, and what kind it is.
+    """The real instants (UTC) a naive wall time stands for, and what kind of time it is.
 
-    ``("normal", [t])``; ``("ambiguous", [first, second])`` in a fall-back hour;
-    ``("gap", [gap_end])`` in a spring-forward gap, where gap_end is the transition.
+    ``([t], "normal")``; ``([first, second], "ambiguous")`` in a fall-back hour;
+    ``([gap_end], "gap")`` in a spring-forward gap, gap_end being the instant of the change.
     """
     first = wall.replace(tzinfo=tz, fold=0)
     second = wall.replace(tzinfo=tz, fold=1)
