@@ -22,6 +22,7 @@ from scheduling.services import pending_events
 from .access import election_for
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
 from .selectors import permissions_of, tree_of, viewable_elections
+from .services import MAX_TREE_DEPTH
 
 PAGE_SIZE = 50
 
@@ -144,8 +145,12 @@ def activity(request, pk: int):
 
 @login_required
 def upload(request):
+    """The upload form; it posts to the API, whose answers (413 for too big a body, 400 for
+    too deep a nesting) the page shows. It states the limits so a user knows them first."""
     return render(request, "elections/upload.html", {
         "can_create": request.user.has_perm("elections.add_election"),
+        "max_upload_mb": f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576:.1f}",
+        "max_tree_depth": MAX_TREE_DEPTH,
         "api_url": reverse("api-election-list"),
         "dashboard_url": reverse("election-dashboard", args=[0]),
     })
