@@ -16,12 +16,18 @@ Kept apart from ``config.api``: DRF resolves ``DEFAULT_PARSER_CLASSES`` while
 
 import re
 
+from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
 MAX_JSON_DEPTH = 100
 MAX_ID = 2**63 - 1  # BigAutoField; larger ids overflow SQLite's INTEGER
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def max_body_megabytes() -> str:
+    """The request body limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``) in MB, e.g. "2.5", for pages."""
+    return f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576:.1f}"
 
 
 def text_problem(text: str) -> str | None:

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from activity_log.views import activity_page
 from config.api import client_address
+from config.input import max_body_megabytes
 from scheduling.models import Kind
 from scheduling.selectors import history_for, next_pending_by_election
 from scheduling.services import pending_events
@@ -149,7 +150,7 @@ def upload(request):
     too deep a nesting) the page shows. It states the limits so a user knows them first."""
     return render(request, "elections/upload.html", {
         "can_create": request.user.has_perm("elections.add_election"),
-        "max_upload_mb": f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576:.1f}",
+        "max_upload_mb": max_body_megabytes(),
         "max_tree_depth": MAX_TREE_DEPTH,
         "api_url": reverse("api-election-list"),
         "dashboard_url": reverse("election-dashboard", args=[0]),
