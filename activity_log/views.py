@@ -7,6 +7,8 @@ this module does not import ``elections`` (imports point elections -> activity_l
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
+from config.input import parse_id
+
 from .models import Action
 from .presentation import present
 from .selectors import entries_for
@@ -21,7 +23,10 @@ def activity_page(request, *, election, tree: list, template: str = "activity_lo
     if action not in Action.values:
         action = ""
     election_filter = request.GET.get("election") or ""
-    election_id = int(election_filter) if election_filter.isdigit() else None
+    try:
+        election_id = parse_id(election_filter)
+    except ValueError:  # not an id (e.g. "²"): show the whole tree
+        election_id = None
     if election_id not in tree_ids:
         election_id, election_filter = None, ""
     entries = entries_for(tree_ids, action=action or None, election_id=election_id)

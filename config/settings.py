@@ -151,6 +151,10 @@ if os.environ.get("CACHE_URL", "").startswith("redis://"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": os.environ["CACHE_URL"]}}
 
+# Django's default, stated: a bigger request body is refused (the API answers 413 in JSON).
+# 2.5 MB holds a configuration of the 20,000 elections one upload may create.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 # --- REST framework ----------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous request gets 401 with WWW-Authenticate, not 403.
@@ -159,6 +163,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers plus a JSON depth limit and no NUL or lone surrogate in any string (config/input.py).
+    "DEFAULT_PARSER_CLASSES": ["config.input.JSONParser", "config.input.FormParser",
+                               "config.input.MultiPartParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

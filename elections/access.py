@@ -3,6 +3,8 @@
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from config.input import MAX_ID
+
 from .models import PERMISSION_RANK, Election, Permission
 from .selectors import election_with_rank
 
@@ -14,7 +16,7 @@ def election_for(user, pk: int, permission: str = Permission.VIEW) -> Election:
     and PermissionDenied when the grant does not cover ``permission``; DRF and
     Django turn them into 404 and 403.
     """
-    election = election_with_rank(user, pk)
+    election = election_with_rank(user, pk) if 0 <= pk <= MAX_ID else None  # no such id fits a row
     rank = election.granted_rank if election is not None else 0
     if rank < PERMISSION_RANK[Permission.VIEW]:
         raise Http404("No election with this id that you may view.")

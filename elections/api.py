@@ -10,11 +10,13 @@ from rest_framework.views import APIView
 from activity_log.models import Action
 from activity_log.selectors import entries_for
 from activity_log.serializers import ActivityEntrySerializer
+from config.input import parse_id
 from scheduling import services as scheduling_services
 from scheduling.election_config import import_election_config
 from scheduling.models import ScheduledEvent, State
 
 from . import access
+from .errors import InvalidInput
 from .models import Election, Permission, StatusAction
 from .selectors import tree_ids, viewable_elections
 from .serializers import ElectionConfigSerializer, ElectionSerializer
@@ -23,6 +25,17 @@ from .serializers import ElectionConfigSerializer, ElectionSerializer
 def election_for(request, pk: int, permission: str = Permission.VIEW) -> Election:
     """The election if the caller holds ``permission`` on it: 404 without view, 403 without the rest."""
     return access.election_for(request.user, pk, permission)
+
+
+def id_param(request, name: str, explain: str) -> int | None:
+    """The query parameter ``name`` as an id, None when absent; InvalidInput naming it otherwise."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_id(value)
+    except ValueError:
+        raise InvalidInput({name: [explain]}) from None
 
 
 def with_api_prefetch(queryset):
@@ -44,12 +57,9 @@ class ElectionListCreateView(generics.GenericAPIView):
     ])
     def get(self, request):
         queryset = self.get_queryset()
-        parent = request.query_params.get("parent")
+        parent = id_param(request, "parent", "Must be the integer id of an election.")
         if parent is not None:
-            if not parent.isdigit():
-                return Response({"parent": ["Must be the integer id of an election."]},
-                                status=status.HTTP_400_BAD_REQUEST)
-            queryset = queryset.filter(parent_id=int(parent))
+            queryset = queryset.filter(parent_id=parent)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ElectionSerializer(page, many=True).data)
 
@@ -114,15 +124,13 @@ class ActivityView(generics.GenericAPIView):
     ])
     def get(self, request, pk: int):
         election = election_for(request, pk)
-        election_filter = request.query_params.get("election")
-        if election_filter is not None and not election_filter.isdigit():
-            return Response({"election": ["Must be the integer id of this election or a descendant."]},
-                            status=status.HTTP_400_BAD_REQUEST)
+        election_filter = id_param(request, "election",
+                                   "Must be the integer id of this election or a descendant.")
         action = request.query_params.get("action")
         if action is not None and action not in Action.values:
             return Response({"action": [f"Unknown action; use one of {', '.join(Action.values)}."]},
                             status=status.HTTP_400_BAD_REQUEST)
         entries = entries_for(tree_ids(election), action=action,
-                              election_id=int(election_filter) if election_filter else None)
+                              election_id=election_filter)
         page = self.paginate_queryset(entries)
         return self.get_paginated_response(ActivityEntrySerializer(page, many=True).data)

@@ -13,8 +13,12 @@ from activity_log.models import Action
 from activity_log.services import ElectionRef, Entry, record, record_bulk
 from config.sql import id_in
 
-from .errors import TransitionNotAllowed
+from .errors import InvalidInput, TransitionNotAllowed
 from .models import TRANSITIONS, Election, ElectionGrant, Permission
+from .selectors import ancestor_paths
+
+#: The most levels an election tree may have, the root being level 1 (docs/architecture.md).
+MAX_TREE_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,31 @@ def create_election(*, title: str, description: str = "", parent: Election | Non
     record(Action.ELECTION_CREATED, election, actor=created_by,
            parent=parent.pk if parent else None)
     return election
+
+
+def check_tree_depth(parent: Election | None, levels: int) -> None:
+    """Raise InvalidInput (naming ``parent`` or ``children``) unless a tree ``levels`` deep fits
+    under ``parent`` (or as a new tree) within MAX_TREE_DEPTH levels."""
+    parent_level = len(ancestor_paths([parent.pk]).get(parent.pk, [])) if parent is not None else 0
+    if parent is not None and parent_level >= MAX_TREE_DEPTH:
+        raise InvalidInput({"parent": [
+            f"Election #{parent.pk} is at level {parent_level} of its tree; a tree may be at most "
+            f"{MAX_TREE_DEPTH} levels deep, so it can have no children. Choose a parent higher up."
+        ]})
+    if parent_level + levels > MAX_TREE_DEPTH:
+        where = f"under election #{parent.pk} (level {parent_level}) " if parent is not None else ""
+        raise InvalidInput({"children": [
+            f"Nested {levels} levels deep {where}but a tree may be at most {MAX_TREE_DEPTH} levels "
+            "deep; nest less and attach the rest under a higher election."
+        ]})
+
+
+def delete_trees(ids: list[int]) -> None:
+    """Delete these elections, whole trees (every descendant of one is in ``ids``), with what
+    cascades from them. Without recursion: the parent links are cut first, so Django's
+    collector does not descend the tree one level (and several stack frames) at a time."""
+    Election.objects.filter(id_in("pk", ids)).update(parent=None)
+    Election.objects.filter(id_in("pk", ids)).delete()
 
 
 def grant(user, election: Election, permission: str) -> ElectionGrant:

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from activity_log.views import activity_page
+from config.input import max_body_megabytes
 from scheduling.models import Kind
 from scheduling.selectors import history_for, next_pending_by_election
 from scheduling.services import pending_events
@@ -16,6 +17,7 @@ from scheduling.services import pending_events
 from .access import election_for
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
 from .selectors import permissions_of, tree_of, viewable_among, viewable_elections
+from .services import MAX_TREE_DEPTH
 
 PAGE_SIZE = 50
 
@@ -92,8 +94,12 @@ def activity(request, pk: int):
 
 @login_required
 def upload(request):
+    """The upload form; it posts to the API, whose answers (413 for too big a body, 400 for
+    too deep a nesting) the page shows. It states the limits so a user knows them first."""
     return render(request, "elections/upload.html", {
         "can_create": request.user.has_perm("elections.add_election"),
+        "max_upload_mb": max_body_megabytes(),
+        "max_tree_depth": MAX_TREE_DEPTH,
         "api_url": reverse("api-election-list"),
         "dashboard_url": reverse("election-dashboard", args=[0]),
     })

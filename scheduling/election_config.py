@@ -9,17 +9,17 @@ from datetime import datetime
 
 from django.db import transaction
 
+from config.input import parse_id
 from elections.errors import InvalidInput
 from elections.models import Election, Permission
 from elections.selectors import user_can
-from elections.services import create_election
+from elections.services import check_tree_depth, create_election
 
 from .services import configure
 from .validation import parse_scheduled_events
 
 FIELDS = ("title", "description", "parent", "children", "scheduled_events")
 MAX_ELECTIONS = 20_000
-MAX_DEPTH = 32
 
 
 @dataclass
@@ -28,39 +28,64 @@ class ElectionSpec:
     description: str
     events: dict[str, datetime | None]
     children: list["ElectionSpec"] = field(default_factory=list)
-    parent_id: int | None = None
 
 
 def import_election_config(config, *, actor) -> Election:
     """Create the election described by ``config`` with its children and schedules, atomically.
 
-    Raises ``InvalidInput`` with errors keyed like the input (children by index)
-    and creates nothing when any part is wrong.
+    The caller's edit grant on ``parent`` is checked first, before the rest of the
+    body is read. Raises ``InvalidInput`` with errors keyed like the input (children
+    by index) and creates nothing when any part is wrong.
     """
-    counter = [0]
-    spec = _parse(config, depth=0, counter=counter, top=True)
-    parent = None
-    if spec.parent_id is not None:
-        parent = Election.objects.filter(pk=spec.parent_id).first()
-        if parent is None or not user_can(actor, parent, Permission.EDIT):
-            raise InvalidInput({"parent": [
-                f"No election #{spec.parent_id} that you may edit; give the id of an election "
-                "on which you hold the edit grant, or leave parent out."
-            ]})
+    parent = _editable_parent(config, actor)
+    check_tree_depth(parent, _levels(config))
+    spec = _parse(config, counter=[0], top=True)
     with transaction.atomic():
         return _create(spec, parent, actor, path=[])
 
 
-def _parse(config, *, depth: int, counter: list[int], top: bool) -> ElectionSpec:
+def _editable_parent(config, actor) -> Election | None:
+    """The election named by ``config["parent"]`` if ``actor`` may edit it; None without one."""
+    parent_id = config.get("parent") if isinstance(config, dict) else None
+    if parent_id is None:
+        return None
+    try:
+        parent_id = parse_id(parent_id)
+    except ValueError:
+        raise InvalidInput({"parent": ["Must be the integer id of an existing election, or null."]}) from None
+    parent = Election.objects.filter(pk=parent_id).first()
+    if parent is None or not user_can(actor, parent, Permission.EDIT):
+        raise InvalidInput({"parent": [
+            f"No election #{parent_id} that you may edit; give the id of an election "
+            "on which you hold the edit grant, or leave parent out."
+        ]})
+    return parent
+
+
+def _levels(config) -> int:
+    """How many levels of elections ``config`` nests (1 without children), counted without
+    recursion; parts that are not configurations count as nothing (``_parse`` names them)."""
+    deepest, stack = 0, [(config, 1)]
+    while stack:
+        node, level = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        deepest = max(deepest, level)
+        children = node.get("children")
+        if isinstance(children, list):
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
     if not isinstance(config, dict):
         raise InvalidInput({"non_field_errors": [
             'Expected an election configuration object like {"title": "...", "scheduled_events": {...}}.'
         ]})
     counter[0] += 1
-    if counter[0] > MAX_ELECTIONS or depth > MAX_DEPTH:
+    if counter[0] > MAX_ELECTIONS:
         raise InvalidInput({"children": [
-            f"Too many elections in one configuration (at most {MAX_ELECTIONS}, "
-            f"{MAX_DEPTH} levels deep); upload it in parts."
+            f"Too many elections in one configuration (at most {MAX_ELECTIONS}); upload it in parts."
         ]})
     errors: dict = {}
     allowed = FIELDS if top else tuple(f for f in FIELDS if f != "parent")
@@ -78,9 +103,6 @@ def _parse(config, *, depth: int, counter: list[int], top: bool) -> ElectionSpec
         description = ""
     if not isinstance(description, str):
         errors["description"] = ["Must be a string."]
-    parent_id = config.get("parent")
-    if parent_id is not None and (isinstance(parent_id, bool) or not isinstance(parent_id, int)):
-        errors["parent"] = ["Must be the integer id of an existing election, or null."]
     events: dict = {}
     try:
         events = parse_scheduled_events(config.get("scheduled_events"), partial=False)
@@ -94,14 +116,14 @@ def _parse(config, *, depth: int, counter: list[int], top: bool) -> ElectionSpec
         child_errors = {}
         for index, child in enumerate(children_config):
             try:
-                children.append(_parse(child, depth=depth + 1, counter=counter, top=False))
+                children.append(_parse(child, counter=counter, top=False))
             except InvalidInput as exc:
                 child_errors[str(index)] = exc.detail
         if child_errors:
             errors["children"] = child_errors
     if errors:
         raise InvalidInput(errors)
-    return ElectionSpec(title.strip(), description, events, children, parent_id)
+    return ElectionSpec(title.strip(), description, events, children)
 
 
 def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:

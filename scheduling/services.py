@@ -258,7 +258,7 @@ def delete_election(election: Election, *, actor) -> None:
             *_close(pending, State.CANCELLED, "election deleted", actor, timezone.now(), titles),
             *(Entry(Action.ELECTION_DELETED, e, actor, None, {"root": election.pk}) for e in elections),
         ])
-        election.delete()
+        election_services.delete_trees(ids)
 
 
 # --- executing ------------------------------------------------------------------------
