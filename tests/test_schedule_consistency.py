@@ -39,8 +39,17 @@ def tree(alice):
     return root, north, ward
 
 
+_now = [timezone.now()]
+
+
+@pytest.fixture(autouse=True)
+def fixed_now():
+    """``at(days)`` counts from one instant per test, so the same day gives the same time."""
+    _now[0] = timezone.now().replace(microsecond=0)
+
+
 def at(days: float):
-    return (timezone.now() + timedelta(days=days)).replace(microsecond=0)
+    return _now[0] + timedelta(days=days)
 
 
 def utc(dt) -> str:
