@@ -81,6 +81,17 @@ def actor_of(entry: ActivityEntry) -> str:
     return "system"
 
 
+def scheduler_standing(entry: ActivityEntry) -> str:
+    """``; alice, who scheduled it, is no longer active`` (or no longer holds the grant), or ``""``."""
+    standing = (entry.metadata or {}).get("scheduled_by_standing")
+    who = entry.on_behalf_of_name or "the user"
+    if standing == "inactive":
+        return f"; {who}, who scheduled it, is no longer active"
+    if standing == "no_grant":
+        return f"; {who}, who scheduled it, no longer holds the schedule-events grant"
+    return ""
+
+
 def describe(entry: ActivityEntry) -> str:
     """The sentence a person reads for this entry."""
     meta = entry.metadata or {}
@@ -99,9 +110,9 @@ def describe(entry: ActivityEntry) -> str:
         changed = meta.get("elections_changed")
         if changed is not None:
             sentence += f"; {changed} election{'s' if changed != 1 else ''} changed status"
-        return sentence
+        return sentence + scheduler_standing(entry)
     if action == Action.EVENT_SKIPPED:
-        return f"{kind} was skipped: {reason}"
+        return f"{kind} was skipped: {reason}{scheduler_standing(entry)}"
     if action == Action.EVENT_FAILED:
         return f"{kind} failed: {meta.get('error') or reason}"
     if action == Action.EVENT_DISPATCHED:

@@ -7,6 +7,7 @@ source of truth; the broker only delivers, and ``execute_event`` ignores any
 delivery that does not match the current pending row.
 """
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 
@@ -16,16 +17,25 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F,
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from activity_log.models import Action
+from activity_log.models import Action, ActivityEntry
 from activity_log.services import ElectionRef, Entry, record, record_many
 from config.sql import id_in
 from elections import services as election_services
 from elections.errors import InvalidInput, TransitionNotAllowed
-from elections.models import TRANSITIONS, Election, Status, StatusAction
-from elections.selectors import ancestor_paths, tree_ids
+from elections.models import (
+    PERMISSION_RANK,
+    TRANSITIONS,
+    Election,
+    ElectionGrant,
+    Permission,
+    Status,
+    StatusAction,
+)
+from elections.selectors import ancestor_paths, descendant_ids, tree_ids
 from elections.services import StatusChange
 
 from . import faults
+from .errors import ScheduleChanged
 from .models import KIND_ACTION, Kind, PlannerHeartbeat, ScheduledEvent, State
 
 logger = logging.getLogger(__name__)
@@ -67,18 +77,36 @@ def pending_events(election_id: int, *, lock: bool = False) -> dict[str, Schedul
     return {event.kind: event for event in rows}
 
 
+def schedule_version(pending: dict[str, ScheduledEvent]) -> str:
+    """An opaque version of the election's pending schedule, for ``ETag`` / ``If-Match``.
+
+    Derived from the pending rows' (kind, task id): every change of a kind creates a
+    new row with a new task id, and a kind left unchanged keeps its row, so the
+    version changes exactly when the schedule does (no column, no migration).
+    """
+    key = ";".join(f"{kind}={pending[kind].task_id}" for kind in sorted(pending) if pending[kind])
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
 def configure(election: Election, events: dict[str, datetime | None], *, actor,
-              replace: bool) -> dict[str, ScheduledEvent | None]:
+              replace: bool, expected_version: str | set[str] | None = None,
+              ) -> dict[str, ScheduledEvent | None]:
     """Set the election's scheduled events and return the pending ones by kind.
 
     ``events`` maps kind to its new time, or None to cancel it. With ``replace``
     a kind left out is cancelled; without it a kind left out is kept. A kind whose
     time is unchanged keeps its row and task. Raises ``InvalidInput`` (and changes
-    nothing) when a rule is broken.
+    nothing) when a rule is broken, and ``ScheduleChanged`` when ``expected_version``
+    (a version, or a set of them) is given and the schedule's ``schedule_version``
+    is no longer it (checked under
+    the lock, so two writers from the same stale version cannot both pass).
     """
     with transaction.atomic():
-        election = election_services.lock(election.pk)
+        election = _lock_with_ancestors(election.pk)
         current = pending_events(election.pk, lock=True)
+        expected = {expected_version} if isinstance(expected_version, str) else expected_version
+        if expected is not None and schedule_version(current) not in expected:
+            raise ScheduleChanged(election, current, _last_schedule_change(election.pk))
         target = {
             kind: events.get(kind) if (replace or kind in events)
             else getattr(current.get(kind), "event_at", None)
@@ -101,6 +129,127 @@ def configure(election: Election, events: dict[str, datetime | None], *, actor,
         record_many(log)
         kept = {kind: event for kind, event in current.items() if kind not in changed}
         return {**kept, **{event.kind: event for event in created}}
+
+
+def _lock_with_ancestors(election_id: int) -> Election:
+    """Lock the election and its ancestors in id order (the order of ``lock_trees``); return it.
+
+    A child's schedule is checked against its ancestors' and a parent's against its
+    descendants': two writers in one tree both hold their common ancestors' locks,
+    so neither can check against a schedule the other is changing.
+    """
+    path = ancestor_paths([election_id]).get(election_id) or [election_id]
+    rows = {e.pk: e for e in Election.objects.select_for_update().filter(pk__in=path).order_by("pk")}
+    if election_id not in rows:
+        raise Election.DoesNotExist(f"no election {election_id}")
+    election = rows[election_id]
+    election.ancestor_ids = path[1:]  # nearest first
+    return election
+
+
+def _last_schedule_change(election_id: int) -> list[ActivityEntry]:
+    """The log rows of the election's latest schedule change (one writer's one transaction)."""
+    latest = list(ActivityEntry.objects.filter(
+        election_id=election_id, action__in=[Action.EVENT_SCHEDULED, Action.EVENT_REVOKED],
+    ).order_by("-created_at", "-id")[:4])
+    if not latest:
+        return []
+    first = latest[0]
+    return [e for e in latest
+            if e.created_at == first.created_at and e.actor_name == first.actor_name][::-1]
+
+
+def _utc(value: datetime) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
+
+
+#: What a parent's window implies for a child's, firing cascading down the tree:
+#: (child's kind, parent's kind, test on (child's time, parent's time), why, in a sentence).
+TREE_RULES = (
+    (Kind.START_VOTING, Kind.START_VOTING, lambda c, p: c >= p, "before"),
+    (Kind.START_VOTING, Kind.START_VOTING, lambda c, p: c <= p, "moot start"),
+    (Kind.START_VOTING, Kind.END_VOTING, lambda c, p: c < p, "after end"),
+    (Kind.END_VOTING, Kind.START_VOTING, lambda c, p: c > p, "end before start"),
+    (Kind.END_VOTING, Kind.END_VOTING, lambda c, p: c <= p, "moot end"),
+)
+
+
+def _tree_errors(election: Election, target: dict, changed: set[str]) -> dict[str, list[str]]:
+    """Messages, by kind of ``election``, for each changed time that breaks the tree's windows.
+
+    The window rule: a child election is open only while each of its ancestors is.
+    Because a start opens every descendant and an end closes every descendant (see
+    docs/architecture.md), against each ancestor's pending events a child's start
+    must equal the ancestor's start (earlier, it opens while the parent is closed;
+    later, the parent's start opens it first and its own start is cancelled as
+    moot) and be before the ancestor's end; a child's end must be after the
+    ancestor's start (else it is skipped, "not started", and the parent's start
+    opens the child with no end) and at or before the ancestor's end (later, it
+    never runs). The same rule is checked from above when a parent moves, against
+    every descendant's pending events. One query for the events of both.
+    """
+    if not changed:
+        return {}
+    above = getattr(election, "ancestor_ids", None)
+    if above is None:
+        above = (ancestor_paths([election.pk]).get(election.pk) or [election.pk])[1:]
+    below = descendant_ids([election.pk])
+    rows = (ScheduledEvent.objects.filter(election_id__in=[*above, *below], state=State.PENDING)
+            .select_related("election").only("election_id", "kind", "event_at", "election__title"))
+    others: dict[int, dict[str, ScheduledEvent]] = {}
+    for event in rows:
+        others.setdefault(event.election_id, {})[event.kind] = event
+    errors: dict[str, list[str]] = {}
+    for pk in above:  # nearest ancestor first
+        for child_kind, parent_kind, holds, why in TREE_RULES:
+            mine, theirs = target[child_kind], others.get(pk, {}).get(parent_kind)
+            if child_kind in changed and mine and theirs and not holds(mine, theirs.event_at):
+                errors.setdefault(child_kind, []).append(_against_ancestor(why, theirs))
+    for pk in below:
+        for child_kind, parent_kind, holds, why in TREE_RULES:
+            theirs, mine = others.get(pk, {}).get(child_kind), target[parent_kind]
+            if parent_kind in changed and mine and theirs and not holds(theirs.event_at, mine):
+                errors.setdefault(parent_kind, []).append(_against_descendant(why, theirs))
+    return {kind: messages[:1] for kind, messages in errors.items()}  # the nearest conflict
+
+
+def _name(event: ScheduledEvent) -> str:
+    return f"\u201c{event.election.title}\u201d (id {event.election_id})"
+
+
+def _against_ancestor(why: str, parent: ScheduledEvent) -> str:
+    at, who = _utc(parent.event_at), _name(parent)
+    return {
+        "before": f"Must not be before the start of voting of {who} at {at}: a child election "
+                  f"cannot open before its parent. Choose {at}, or clear it (starting {who} starts "
+                  "this election too).",
+        "moot start": f"Would never run: the start of voting of {who} at {at} starts this election "
+                      f"too. Clear it, or choose {at}.",
+        "after end": f"Must be before the end of voting of {who} at {at}: a child election cannot "
+                     "open after its parent closed.",
+        "end before start": f"Must be after the start of voting of {who} at {at}: a child election "
+                            "cannot close before its parent opens.",
+        "moot end": f"Must be at or before the end of voting of {who} at {at}: ending {who} ends "
+                    "this election too.",
+    }[why]
+
+
+def _against_descendant(why: str, child: ScheduledEvent) -> str:
+    at, who = _utc(child.event_at), f"the child election {_name(child)}"
+    return {
+        "before": f"Must not be after the start of voting of {who} at {at}: it would open before "
+                  "its parent. Move or clear that start first.",
+        "moot start": f"Must not be before the start of voting of {who} at {at}: starting this "
+                      "election starts it too, so its own start would never run. Move or clear "
+                      "that start first.",
+        "after end": f"Must be after the start of voting of {who} at {at}: it would open after its "
+                     "parent closed. Move or clear that start first.",
+        "end before start": f"Must be before the end of voting of {who} at {at}: it would close "
+                            "before its parent opens. Move or clear that end first.",
+        "moot end": f"Must be at or after the end of voting of {who} at {at}: ending this "
+                    "election ends it too, so its own end would never run. Move or clear that "
+                    "end first.",
+    }[why]
 
 
 def _check_schedule(election: Election, current: dict, target: dict) -> None:
@@ -133,6 +282,9 @@ def _check_schedule(election: Election, current: dict, target: dict) -> None:
         errors.setdefault(Kind.END_VOTING, {}).setdefault("event_at", []).append(
             "The election is already stopped; send null to clear the end of voting."
         )
+    if not errors:  # the tree's windows, once the election's own are sound
+        for kind, messages in _tree_errors(election, target, {k for k in Kind.values if changed(k)}).items():
+            errors[kind] = {"event_at": messages}
     if errors:
         raise InvalidInput(errors)
 
@@ -333,7 +485,8 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
                 outcomes[event.pk] = "done"
         for pk in set(delivered) - {event.pk for event in events}:
             logger.warning("fire_event %s: no scheduled event %s; nothing to do", delivered[pk], pk)
-        _write_outcomes(transitions, skipped, notes, batch)
+        _write_outcomes(transitions, skipped, notes, batch,
+                        _schedulers_standing([e for e, _, _ in [*transitions, *skipped]]))
         cancelled = cancel_moot_events(
             [(t.changes, f"election {TRANSITIONS[t.action][1]} by {event.kind} {event.task_id}")
              for event, _, t in transitions], actor=None)
@@ -343,16 +496,63 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
     return outcomes
 
 
-def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict) -> None:
-    """Write the status changes, the events' final states and every log row of one delivery."""
+def _schedulers_standing(events: list[ScheduledEvent]) -> dict[int, str]:
+    """Event id -> ``inactive`` or ``no_grant`` for each event whose scheduler no longer could schedule it.
+
+    The schedule belongs to the election, not to the person: such an event still
+    runs, and its log row says on whose behalf and that this person is now inactive
+    or no longer holds ``schedule-events`` on the election (or an ancestor). One
+    query for the whole delivery, and none when every scheduler is a superuser.
+    """
+    standing = {e.pk: "inactive" for e in events if e.scheduled_by and not e.scheduled_by.is_active}
+    to_check = [e for e in events
+                if e.scheduled_by and e.pk not in standing and not e.scheduled_by.is_superuser]
+    if not to_check:
+        return standing
+    table = connection.ops.quote_name(Election._meta.db_table)
+    grants = connection.ops.quote_name(ElectionGrant._meta.db_table)
+    rank = " ".join(f"WHEN '{perm}' THEN {value}" for perm, value in PERMISSION_RANK.items())
+    elections = sorted({e.election_id for e in to_check})
+    users = sorted({e.scheduled_by_id for e in to_check})
+    sql = f"""
+        WITH RECURSIVE up(start_id, id, parent_id) AS (
+            SELECT id, id, parent_id FROM {table} WHERE id IN ({", ".join(["%s"] * len(elections))})
+            UNION ALL
+            SELECT up.start_id, e.id, e.parent_id FROM {table} e JOIN up ON e.id = up.parent_id
+        )
+        SELECT up.start_id, g.user_id, MAX(CASE g.permission {rank} END)
+        FROM up JOIN {grants} g ON g.election_id = up.id
+        WHERE g.user_id IN ({", ".join(["%s"] * len(users))})
+        GROUP BY up.start_id, g.user_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*elections, *users])
+        ranks = {(election_id, user_id): value for election_id, user_id, value in cursor.fetchall()}
+    needed = PERMISSION_RANK[Permission.SCHEDULE_EVENTS]
+    standing.update({e.pk: "no_grant" for e in to_check
+                     if (ranks.get((e.election_id, e.scheduled_by_id)) or 0) < needed})
+    return standing
+
+
+def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict,
+                    standing: dict[int, str]) -> None:
+    """Write the status changes, the events' final states and every log row of one delivery.
+
+    ``standing`` marks the events whose scheduler is now inactive or without the grant.
+    """
     done_at = timezone.now()
+
+    def on_behalf(event) -> dict:
+        return {"scheduled_by_standing": standing[event.pk]} if event.pk in standing else {}
+
     entries = [
         *(Entry(Action.EVENT_EXECUTED, ref, None, event.scheduled_by, _event_metadata(
             event, lateness_seconds=(done_at - event.event_at).total_seconds(),
-            elections_changed=len(t.changes), **batch))
+            elections_changed=len(t.changes), **on_behalf(event), **batch))
           for event, ref, t in transitions),
         *(Entry(Action.EVENT_SKIPPED, ref, None, event.scheduled_by, _event_metadata(
-            event, reason=reason, lateness_seconds=(done_at - event.event_at).total_seconds(), **batch))
+            event, reason=reason, lateness_seconds=(done_at - event.event_at).total_seconds(),
+            **on_behalf(event), **batch))
           for event, ref, reason in skipped),
         *notes,
     ]

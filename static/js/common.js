@@ -53,11 +53,12 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  /** fetch() with the session cookie, the CSRF header and JSON; resolves to {status, ok, data}. */
-  function api(method, url, body) {
+  /** fetch() with the session cookie, the CSRF header and JSON (plus ``headers``, optional);
+   *  resolves to {status, ok, data, headers}. */
+  function api(method, url, body, headers) {
     var options = {
       method: method, credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken() }
+      headers: Object.assign({ "Accept": "application/json", "X-CSRFToken": csrfToken() }, headers || {})
     };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
@@ -67,7 +68,7 @@
       return response.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text.slice(0, 300) }; }
-        return { status: response.status, ok: response.ok, data: data };
+        return { status: response.status, ok: response.ok, data: data, headers: response.headers };
       });
     });
   }

@@ -129,11 +129,17 @@
   }
 
   // --- the scheduling dialog ---------------------------------------------------------------------
+  //
+  // The dialog loads the schedule with its version (ETag) when it opens, and sends back only the
+  // kinds the user changed (PATCH), with If-Match: that version. A field left as it was sends
+  // nothing, so no round trip through the local time zone can move it. A local time that happens
+  // twice (the clocks go back) is shown with its UTC offset, and the user picks which one.
 
   if (!dialog) { return; }
   var form = document.getElementById("schedule-form");
   var formError = document.getElementById("schedule-error");
   var confirmButton = document.getElementById("schedule-confirm");
+  var versionField = document.getElementById("schedule-version");
   document.getElementById("browser-tz").textContent = ES.timeZoneName();
 
   function row(kind) { return form.querySelector("fieldset[data-kind='" + kind + "']"); }
@@ -142,19 +148,109 @@
     return {
       enabled: fieldset.querySelector("input[type=checkbox]"),
       at: fieldset.querySelector("input[type=datetime-local]"),
+      offsetField: fieldset.querySelector("[data-offset-field]"),
+      offset: fieldset.querySelector("select[data-offset]"),
       preview: fieldset.querySelector("[data-utc-preview]"),
       error: fieldset.querySelector("[data-field-error]")
     };
   }
 
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  /** The instants (ms, ascending) a datetime-local value names in the browser's zone:
+   *  one, two when the clocks go back over it, none when they skip it. */
+  function localInstants(value) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
+    if (!m) { return []; }
+    var wanted = m[1] + "-" + m[2] + "-" + m[3] + "T" + m[4] + ":" + m[5] + ":" + (m[6] || "00");
+    var asUTC = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    var found = [];
+    [-86400000, 0, 86400000].forEach(function (shift) {
+      var offset = new Date(asUTC + shift).getTimezoneOffset();  // minutes, UTC minus local
+      var instant = asUTC + offset * 60000;
+      if (ES.toLocalInput(new Date(instant)) === wanted && found.indexOf(instant) === -1) {
+        found.push(instant);
+      }
+    });
+    return found.sort(function (a, b) { return a - b; });
+  }
+
+  function offsetLabel(instant) {
+    var minutes = -new Date(instant).getTimezoneOffset();
+    var sign = minutes < 0 ? "-" : "+";
+    minutes = Math.abs(minutes);
+    return "UTC" + sign + pad(Math.floor(minutes / 60)) + ":" + pad(minutes % 60);
+  }
+
+  /** Show the offset choice when the value is ambiguous; keep ``preferred`` (ms) if it is one. */
+  function refreshOffsets(kind, preferred) {
+    var p = parts(kind);
+    var instants = p.enabled.checked ? localInstants(p.at.value) : [];
+    var previous = preferred !== undefined ? String(preferred) : p.offset.value;
+    var same = instants.length === 2 && p.offset.getAttribute("data-for") === p.at.value;
+    p.offsetField.hidden = instants.length !== 2;
+    if (instants.length !== 2) {
+      p.offset.textContent = "";
+      p.offset.removeAttribute("data-for");
+      return;
+    }
+    if (same && preferred === undefined) { return; }
+    p.offset.textContent = "";
+    p.offset.setAttribute("data-for", p.at.value);
+    var placeholder = document.createElement("option");
+    placeholder.value = "";
+    placeholder.textContent = "Choose which " + p.at.value.slice(11, 16);
+    p.offset.appendChild(placeholder);
+    instants.forEach(function (instant, index) {
+      var option = document.createElement("option");
+      option.value = String(instant);
+      option.textContent = (index ? "the second, " : "the first, ") + offsetLabel(instant) +
+        " (" + ES.formatUTC(new Date(instant)) + ")";
+      p.offset.appendChild(option);
+    });
+    p.offset.value = instants.map(String).indexOf(previous) !== -1 ? previous : "";
+  }
+
+  /** What a row means now: {checked, value, offset, instant (Date or null), problem (text or null)}. */
+  function rowState(kind) {
+    var p = parts(kind);
+    var state = { checked: p.enabled.checked, value: p.at.value, offset: p.offsetField.hidden ? "" : p.offset.value,
+                  instant: null, problem: null };
+    if (!state.checked) { return state; }
+    var instants = localInstants(p.at.value);
+    if (!p.at.value || (!instants.length && !ES.fromLocalInput(p.at.value))) {
+      state.problem = "Choose a date and time, or uncheck the box to cancel this event.";
+    } else if (!instants.length) {
+      state.problem = "This time does not exist in your time zone that day (the clocks skip it); choose another.";
+    } else if (instants.length === 2 && !state.offset) {
+      state.problem = "This time happens twice that day (the clocks go back): choose which one.";
+    } else {
+      state.instant = new Date(instants.length === 2 ? Number(state.offset) : instants[0]);
+    }
+    return state;
+  }
+
+  var opened = {};  // each row as the dialog showed it when the schedule was loaded
+
+  function touched(kind) {
+    var now = rowState(kind), then = opened[kind];
+    if (!then || now.checked !== then.checked) { return true; }
+    return now.checked && (now.value !== then.value || now.offset !== then.offset);
+  }
+
   function updateRow(kind) {
     var p = parts(kind);
     p.at.disabled = !p.enabled.checked;
-    var date = ES.fromLocalInput(p.at.value);
+    refreshOffsets(kind);
+    var state = rowState(kind);
     if (!p.enabled.checked) {
-      p.preview.textContent = "nothing: " + (events[kind] ? "the scheduled event will be cancelled" : "not scheduled");
+      p.preview.textContent = "nothing: " + (opened[kind] && opened[kind].checked
+        ? "the scheduled event will be cancelled" : "not scheduled");
+    } else if (!touched(kind)) {
+      p.preview.textContent = "nothing: unchanged" + (state.instant ? " (" + state.instant.toISOString() + ")" : "");
     } else {
-      p.preview.textContent = date ? date.toISOString() + " (" + ES.formatUTC(date) + ")" : "—";
+      p.preview.textContent = state.instant
+        ? state.instant.toISOString() + " (" + ES.formatUTC(state.instant) + ")" : "—";
     }
   }
 
@@ -174,19 +270,59 @@
     p.at.setAttribute("aria-invalid", "true");
   }
 
-  var opened = {};  // what was scheduled when the dialog opened
-  function openDialog() {
-    clearErrors();
-    opened = { start_voting: events.start_voting, end_voting: events.end_voting };
+  function showFormError(message) {
+    formError.textContent = message;
+    formError.hidden = false;
+  }
+
+  /** Fill the rows from a schedule ({kind: {event_at} | null}) and remember them as untouched. */
+  function fill(schedule) {
     KINDS.forEach(function (kind) {
       var p = parts(kind);
-      p.enabled.checked = !!events[kind];
-      p.at.value = events[kind] ? ES.toLocalInput(new Date(events[kind])) : "";
+      var iso = schedule[kind] ? schedule[kind].event_at : null;
+      p.enabled.disabled = false;
+      p.offset.disabled = false;
+      p.enabled.checked = !!iso;
+      p.at.value = iso ? ES.toLocalInput(new Date(iso)) : "";
+      p.at.disabled = !iso;
+      refreshOffsets(kind, iso ? new Date(iso).getTime() : undefined);
+      opened[kind] = rowState(kind);
       updateRow(kind);
     });
+  }
+
+  function setLoading(loading) {
+    confirmButton.disabled = loading;
+    form.setAttribute("aria-busy", loading ? "true" : "false");
+  }
+
+  /** Until the schedule is loaded nothing can be typed: the loaded values would overwrite it. */
+  function lockRows() {
+    KINDS.forEach(function (kind) {
+      var p = parts(kind);
+      p.enabled.disabled = true;
+      p.at.disabled = true;
+      p.offset.disabled = true;
+    });
+  }
+
+  function openDialog() {
+    clearErrors();
+    opened = {};
+    versionField.value = "";
+    setLoading(true);
+    lockRows();
     closeMenu();
     dialog.showModal();
-    parts(KINDS[0]).enabled.focus();
+    ES.api("GET", data.scheduledEventsUrl).then(function (res) {
+      if (!res.ok) { throw new Error("HTTP " + res.status); }
+      versionField.value = res.headers.get("ETag") || "";
+      fill(res.data);
+      setLoading(false);
+      parts(KINDS[0]).enabled.focus();
+    }).catch(function () {
+      showFormError("Could not load the current schedule; close the dialog and try again.");
+    });
   }
 
   document.getElementById("configure-events").addEventListener("click", openDialog);
@@ -203,32 +339,38 @@
     });
     p.at.addEventListener("input", function () { updateRow(kind); });
     p.at.addEventListener("change", function () { updateRow(kind); });
+    p.offset.addEventListener("change", function () { updateRow(kind); });
   });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    if (confirmButton.disabled) { return; }
     clearErrors();
     var body = {};
     var firstInvalid = null;
     KINDS.forEach(function (kind) {
       var p = parts(kind);
-      if (!p.enabled.checked) { body[kind] = null; return; }
-      var date = ES.fromLocalInput(p.at.value);
-      if (!date) {
-        showFieldError(kind, ["Choose a date and time, or uncheck the box to cancel this event."]);
-        firstInvalid = firstInvalid || p.at;
+      if (!touched(kind)) { return; }  // left as it was: send nothing for it
+      var state = rowState(kind);
+      if (!state.checked) { body[kind] = null; return; }
+      if (state.problem) {
+        showFieldError(kind, [state.problem]);
+        firstInvalid = firstInvalid || (p.offsetField.hidden ? p.at : p.offset);
         return;
       }
-      // Unchanged by the user: send the stored instant as it is (the picker drops sub-seconds).
-      // Compare instants to the second, not strings: the picker's value omits ":00" seconds.
-      var untouched = opened[kind] &&
-        Math.floor(date.getTime() / 1000) === Math.floor(new Date(opened[kind]).getTime() / 1000);
-      body[kind] = { event_at: untouched ? opened[kind] : date.toISOString() };
+      body[kind] = { event_at: state.instant.toISOString() };
     });
     if (firstInvalid) { firstInvalid.focus(); return; }
-    confirmButton.disabled = true;
-    ES.api("PUT", data.scheduledEventsUrl, body).then(function (res) {
+    if (!Object.keys(body).length) {
+      dialog.close();
+      ES.notify("Nothing was changed.");
+      return;
+    }
+    var headers = versionField.value ? { "If-Match": versionField.value } : {};
+    setLoading(true);
+    ES.api("PATCH", data.scheduledEventsUrl, body, headers).then(function (res) {
       if (res.ok) {
+        versionField.value = res.headers.get("ETag") || "";
         KINDS.forEach(function (kind) {
           events[kind] = res.data[kind] ? res.data[kind].event_at : null;
           renderEvent(kind, events[kind]);
@@ -239,6 +381,17 @@
         return;
       }
       var data_ = res.data || {};
+      if (res.status === 412) {
+        // someone else changed the schedule: say who and what; show what it is now
+        if (data_.current) {
+          KINDS.forEach(function (kind) {
+            events[kind] = data_.current[kind] ? data_.current[kind].event_at : null;
+            renderEvent(kind, events[kind]);
+          });
+        }
+        showFormError(data_.detail || "The schedule changed since you opened this dialog; nothing was saved.");
+        return;
+      }
       var other = [];
       Object.keys(data_).forEach(function (key) {
         if (KINDS.indexOf(key) !== -1) {
@@ -250,13 +403,11 @@
         }
       });
       if (other.length || !firstInvalid) {
-        formError.textContent = other.length ? other.join(" ") : "The change failed (HTTP " + res.status + ").";
-        formError.hidden = false;
+        showFormError(other.length ? other.join(" ") : "The change failed (HTTP " + res.status + ").");
       }
       if (firstInvalid && !firstInvalid.disabled) { firstInvalid.focus(); }
     }).catch(function () {
-      formError.textContent = "Could not reach the server; nothing was changed. Try again.";
-      formError.hidden = false;
-    }).then(function () { confirmButton.disabled = false; });
+      showFormError("Could not reach the server; nothing was changed. Try again.");
+    }).then(function () { setLoading(false); });
   });
 })();

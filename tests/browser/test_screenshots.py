@@ -48,6 +48,7 @@ def test_screenshots(make_user, open_page, start_celery):
     page.screenshot(path=str(OUT / "actions-menu.png"))
     page.get_by_role("button", name="Configure scheduled events").click()
     expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_role("button", name="Confirm to change scheduled events")).to_be_enabled()  # loaded
     page.screenshot(path=str(OUT / "modal.png"))
     page.keyboard.press("Escape")
     page.goto(f"/elections/{root.pk}/activity/")
