@@ -10,7 +10,11 @@ COPY activity_log ./activity_log
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./
+# Static files are collected into the image: DEBUG is off, so whitenoise serves only what
+# is in STATIC_ROOT, and the migrate service's copy would stay in that container.
+# The throwaway SECRET_KEY keeps a generated one out of the image.
 RUN pip install --no-cache-dir -e . \
+    && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0 \
     && useradd --create-home --uid 1000 app \
     && mkdir -p /app/data && chown -R app /app/data
 USER app
