@@ -125,7 +125,8 @@ class _Summary:
 
     In memory, not in Django's cache: the default cache is the database, which is one of
     the things checked, and a health answer must not depend on what it reports on.
-    Concurrent callers of an expired answer wait for the one computing it.
+    One caller computes; the others meanwhile get the previous answer (they wait only
+    when there is none yet).
     """
 
     def __init__(self):
@@ -134,11 +135,17 @@ class _Summary:
         self._expires_at = 0.0
 
     def healthy(self) -> bool:
-        with self._lock:
+        if time.monotonic() < self._expires_at:
+            return self._healthy
+        if not self._lock.acquire(blocking=self._expires_at == 0.0):
+            return self._healthy  # another thread is refreshing it
+        try:
             if time.monotonic() >= self._expires_at:
                 self._healthy = all(c["ok"] for c in run_checks().values())
                 self._expires_at = time.monotonic() + SUMMARY_TTL_SECONDS
             return self._healthy
+        finally:
+            self._lock.release()
 
     def clear(self) -> None:
         with self._lock:

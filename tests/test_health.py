@@ -4,6 +4,8 @@ No answer ever holds the broker's URI, a credential or an exception's text; a br
 that is down makes the answer ``down`` without kombu's retry waits.
 """
 
+import threading
+
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
@@ -64,6 +66,32 @@ def test_anonymous_answers_are_computed_once_every_few_seconds(monkeypatch):
     assert len(calls) == 1
     clock[0] += health.SUMMARY_TTL_SECONDS
     assert client.get("/healthz").status_code == 200 and len(calls) == 2
+
+
+def test_while_one_caller_refreshes_the_others_get_the_last_answer_at_once(monkeypatch):
+    entered, gate = threading.Event(), threading.Event()
+    answers = iter([True, False])
+
+    def slow_second_time():
+        ok = next(answers)
+        if not ok:
+            entered.set()
+            gate.wait(5)  # the refresh takes a while (a broker slow to answer)
+        return ok, "as it is"
+
+    monkeypatch.setattr(health, "CHECKS", [("slow", slow_second_time)])
+    clock = [1000.0]
+    monkeypatch.setattr(health.time, "monotonic", lambda: clock[0])
+    assert health.summary.healthy() is True
+    clock[0] += health.SUMMARY_TTL_SECONDS
+    refreshing = []
+    thread = threading.Thread(target=lambda: refreshing.append(health.summary.healthy()))
+    thread.start()
+    assert entered.wait(5)
+    assert health.summary.healthy() is True  # the last answer, without waiting for the refresh
+    gate.set()
+    thread.join(5)
+    assert refreshing == [False] and health.summary.healthy() is False
 
 
 def test_a_staff_token_gets_each_check_in_words(staff):
