@@ -2,15 +2,14 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/app/data
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY config ./config
-COPY elections ./elections
-COPY scheduling ./scheduling
-COPY activity_log ./activity_log
-COPY templates ./templates
-COPY static ./static
-COPY manage.py ./
+# Everything but what .dockerignore leaves out: a list of app folders here fell behind
+# INSTALLED_APPS (accounts, automations), and the image could not start.
+COPY . ./
+# Static files are collected into the image: DEBUG is off, so whitenoise serves only what
+# is in STATIC_ROOT, and the migrate service's copy would stay in that container.
+# The throwaway SECRET_KEY keeps a generated one out of the image.
 RUN pip install --no-cache-dir -e . \
+    && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0 \
     && useradd --create-home --uid 1000 app \
     && mkdir -p /app/data && chown -R app /app/data
 USER app

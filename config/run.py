@@ -1,17 +1,161 @@
-"""``python -m config.run``: migrate, then run web, worker and beat together; Ctrl-C stops all three.
+"""``python -m config.run``: migrate, then run web, worker and beat and keep them running.
 
 This is the README's first command (``make run``). On the embedded default it
-needs no servers. ``PORT`` (default 8000) and ``HOST`` (default 127.0.0.1) set
-where the web server listens.
+needs no servers and no settings. ``PORT`` (default 8000) and ``HOST`` (default
+127.0.0.1) set where the web server listens; it serves plain HTTP, so cookies
+are not marked secure unless ``SECURE_COOKIES=1``.
+
+A small supervisor: when one of the three dies, the others keep serving and it is
+started again after a back-off (``RESTART_BACKOFF_SECONDS``, doubled on each crash
+that comes soon after a start, up to 30 s). After ``RESTART_GIVE_UP_AFTER`` such
+quick crashes in a row of one child it gives up: everything stops, exit status 1.
+Ctrl-C (SIGINT) or SIGTERM stops all three; exit status 0.
 """
 
+import contextlib
+import ctypes
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Plain HTTP: a browser drops cookies marked Secure, and no one could log in.
+os.environ.setdefault("SECURE_COOKIES", "0")
+
+log = logging.getLogger("config.run")
+
+#: How long a stopping child may take (a worker finishes its running task) before SIGKILL.
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When to start a dead child again, and when to give up."""
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    #: A child up at least this long when it died was healthy: its quick-crash count starts over.
+    quick_crash_seconds: float = 30.0
+    give_up_after: int = 5
+
+    def delay(self, quick_crashes: int) -> float | None:
+        """Seconds to wait before the next start after ``quick_crashes`` in a row; ``None``: give up."""
+        if quick_crashes >= self.give_up_after:
+            return None
+        return min(self.first_delay * 2 ** max(quick_crashes - 1, 0), self.max_delay)
+
+    @classmethod
+    def from_environment(cls) -> "RestartPolicy":
+        return cls(first_delay=float(os.environ.get("RESTART_BACKOFF_SECONDS", 1.0)),
+                   give_up_after=int(os.environ.get("RESTART_GIVE_UP_AFTER", 5)))
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Linux: the child gets SIGTERM if the supervisor is killed, so nothing is left holding the port."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-returncode).name}"
+    return f"exit status {returncode}"
+
+
+class Child:
+    """One supervised command, in a process group (session) of its own."""
+
+    def __init__(self, name: str, command: list[str]):
+        self.name = name
+        self.command = command
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.quick_crashes = 0
+        self.start_at: float | None = 0.0  # when to (re)start it; None while it runs
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, start_new_session=True, preexec_fn=_die_with_parent)
+        self.started_at, self.start_at = time.monotonic(), None
+        log.info("%s started (pid %d)", self.name, self.process.pid)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the child and whatever it started (a worker's pool processes)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, sig)
+
+
+class Supervisor:
+    """Run every child; restart the one that dies; stop all on SIGINT/SIGTERM or on giving up."""
+
+    def __init__(self, commands: dict[str, list[str]], policy: RestartPolicy):
+        self.children = [Child(name, command) for name, command in commands.items()]
+        self.policy = policy
+        self.stopping = False
+        self.exit_code = 0
+
+    def request_stop(self, signum, _frame) -> None:
+        if not self.stopping:
+            log.info("%s received: stopping %s", signal.Signals(signum).name,
+                     ", ".join(c.name for c in self.children))
+        self.stopping = True
+
+    def run(self, poll_seconds: float = 0.2) -> int:
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        while not self.stopping:
+            for child in self.children:
+                if self.stopping:
+                    break
+                if child.start_at is not None and time.monotonic() >= child.start_at:
+                    child.start()
+                elif child.start_at is None and not child.running:
+                    self._died(child)
+            time.sleep(poll_seconds)
+        self._stop_all()
+        return self.exit_code
+
+    def _died(self, child: Child) -> None:
+        uptime = time.monotonic() - child.started_at
+        child.signal_group(signal.SIGKILL)  # leftovers of its group, e.g. orphaned pool processes
+        child.quick_crashes = child.quick_crashes + 1 if uptime < self.policy.quick_crash_seconds else 1
+        delay = self.policy.delay(child.quick_crashes)
+        what = f"{child.name} (pid {child.process.pid}) died ({describe_exit(child.process.returncode)}) " \
+               f"after {uptime:.1f} s"
+        if delay is None:
+            log.error("%s; %d quick crashes in a row: giving up, stopping everything", what,
+                      child.quick_crashes)
+            self.exit_code, self.stopping = 1, True
+            return
+        log.warning("%s; restarting it in %.1f s (the others keep running)", what, delay)
+        child.start_at = time.monotonic() + delay
+
+    def _stop_all(self) -> None:
+        running = [c for c in self.children if c.running]
+        for child in running:
+            # The child only, not its group: a worker stops its own pool. Pool processes that
+            # get SIGTERM themselves die mid-shutdown, logged as ERROR, and the worker hangs.
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s: killing it", child.name, STOP_TIMEOUT_SECONDS)
+                child.signal_group(signal.SIGKILL)
+                child.process.wait()
+            child.signal_group(signal.SIGKILL)  # anything of its group still there
+        log.info("stopped %s", ", ".join(c.name for c in running) or "nothing (none was running)")
 
 
 def _prepare() -> None:
@@ -36,35 +180,11 @@ def main() -> int:
         "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "info",
                  "-s", str(settings.CELERY_BEAT_SCHEDULE_FILENAME)],
     }
-    processes = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
-    print(f"Election scheduler on http://{host}:{port}/ (web, worker and beat); Ctrl-C stops all.",
-          flush=True)
-
-    stopping = False
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
-        for name, process in processes.items():
-            if process.poll() is not None:
-                print(f"{name} exited with {process.returncode}; stopping the others.", file=sys.stderr)
-                exit_code, stopping = process.returncode or 1, True
-        time.sleep(0.3)
-    for process in processes.values():
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for process in processes.values():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-    return exit_code
+    supervisor = Supervisor(commands, RestartPolicy.from_environment())
+    url = f"http://{host}:{port}/"
+    print(f"Election scheduler on {url} (web, worker and beat); log in at {url}login/. "
+          "Ctrl-C stops all.", flush=True)
+    return supervisor.run()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from config.secret_key import persisted_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data"))
@@ -28,14 +29,11 @@ def env_float(name: str, default: float) -> float:
     return default if value in (None, "") else float(value)
 
 
-INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY") or INSECURE_DEFAULT_SECRET_KEY
-if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the insecure default while DEBUG is off: "
-        "set SECRET_KEY in the environment to a long random value."
-    )
+# Off unless asked for (DEBUG=1): a debug page shows settings and code to whoever hits an error.
+DEBUG = env_bool("DEBUG", False)
+# Unset: a random key made once and kept in DATA_DIR/secret_key (0600), shared by the processes
+# of one DATA_DIR. Set it when several hosts serve the site, or DATA_DIR is not kept.
+SECRET_KEY = os.environ.get("SECRET_KEY") or persisted_secret_key(DATA_DIR)
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
 ]
@@ -135,8 +133,10 @@ STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Behind a TLS-terminating proxy: SECURE_SSL_REDIRECT=1 HSTS_SECONDS=31536000 TRUST_X_FORWARDED_PROTO=1.
+# Behind a TLS-terminating proxy: SECURE_SSL_REDIRECT=1 HSTS_SECONDS=31536000 TRUST_X_FORWARDED_PROTO=1
+# (docker-compose.yml sets them). Secure cookies follow DEBUG unless SECURE_COOKIES says otherwise.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes on the plain-HTTP side of the proxy
 SECURE_HSTS_SECONDS = int(env_float("HSTS_SECONDS", 0))
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -151,7 +151,8 @@ def test_the_add_permission_allows_a_top_level_election(api):
 def test_public_and_token_endpoints(role, world, make_user):
     client = caller(role, make_user, grant_on=world["parent"])
     health = client.get("/healthz")
-    assert health.status_code in (200, 503) and health.json()["checks"]["database"]["ok"]
+    # Everyone without a staff token gets the status only (tests/test_health.py has the details).
+    assert health.status_code in (200, 503) and list(health.json()) == ["status"]
     # The OpenAPI schema is public (drf-spectacular's default SERVE_PERMISSIONS): it holds no data.
     assert client.get("/api/schema/").status_code == 200
     token = client.post("/api/auth/token/", {"username": "owner", "password": "wrong"}, format="json")

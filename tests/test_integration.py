@@ -168,7 +168,14 @@ def test_overdue_event_whose_message_was_lost_is_recovered_by_the_planner(api, w
     assert len(executed) == 1 and executed[0].metadata["lateness_seconds"] >= 2
 
 
-def test_health_reports_each_part_and_turns_503_when_one_is_down(client, start_celery):
+def test_health_reports_each_part_and_turns_503_when_one_is_down(make_user, start_celery):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    staff = make_user("operator", can_create=False)
+    staff.is_staff = True
+    staff.save()
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")  # details
     down = client.get("/healthz")
     assert down.status_code == 503
     assert down.json()["checks"]["database"]["ok"] is True

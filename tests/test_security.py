@@ -1,6 +1,7 @@
 """Security checks: CSRF, rate limits, the secret key, escaping, and the append-only activity log."""
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -88,16 +89,27 @@ def test_a_forged_x_forwarded_for_does_not_escape_the_rate_limit(alice, url, cli
 def _setup_django(tmp_path, **env) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     environment.update({"DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings", **env})
-    return subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT,
+    script = ("import django; django.setup(); from django.conf import settings; "
+              "print(settings.DEBUG, settings.SECRET_KEY)")
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT,
                           env=environment, capture_output=True, text=True, timeout=60)
 
 
-def test_refuses_to_start_with_debug_off_and_the_default_secret(tmp_path):
-    refused = _setup_django(tmp_path, DEBUG="0")
-    assert refused.returncode != 0
-    assert "ImproperlyConfigured" in refused.stderr and "SECRET_KEY" in refused.stderr
-    started = _setup_django(tmp_path, DEBUG="0", SECRET_KEY="a-long-random-value-from-the-environment-0123")
-    assert started.returncode == 0, started.stderr
+def test_debug_is_off_by_default_and_the_secret_key_is_random_kept_and_private(tmp_path):
+    first = _setup_django(tmp_path)
+    assert first.returncode == 0, first.stderr
+    debug, key = first.stdout.split()
+    key_file = tmp_path / "secret_key"
+    assert debug == "False" and len(key) >= 40 and key_file.read_text().strip() == key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert _setup_django(tmp_path).stdout.split()[1] == key  # the same key at the next start
+    assert _setup_django(tmp_path / "other").stdout.split()[1] != key  # another install, another key
+    given = _setup_django(tmp_path, SECRET_KEY="a-long-random-value-from-the-environment-0123")
+    assert given.stdout.split()[1] == "a-long-random-value-from-the-environment-0123"
+    assert _setup_django(tmp_path, DEBUG="1").stdout.split()[0] == "True"
+    key_file.chmod(0o644)
+    refused = _setup_django(tmp_path)
+    assert refused.returncode != 0 and "chmod 600" in refused.stderr
 
 
 # --- escaping ------------------------------------------------------------------------
