@@ -1,15 +1,22 @@
-"""The one place that writes the activity log."""
+"""The one place that writes the activity log, and the check of its hash chain.
+
+Every append runs in a transaction that locks the chain head (one row), so rows
+are chained in one order whichever process writes them: web and worker
+processes on PostgreSQL wait for each other there; SQLite writers are already
+serialized (IMMEDIATE transactions).
+"""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import Action, ActivityEntry
+from .chain import CONTENT_FIELDS, GENESIS, row_hash, stored_metadata
+from .models import Action, ActivityEntry, ChainHead
 
 
 @dataclass(frozen=True)
@@ -31,18 +38,121 @@ class Entry:
     metadata: dict = field(default_factory=dict)
 
 
-def _row(entry: Entry, now) -> ActivityEntry:
-    return ActivityEntry(
-        created_at=now,
-        election_id=entry.election.pk,
-        election_title=entry.election.title[:200],
-        actor=entry.actor,
-        actor_name=getattr(entry.actor, "username", "") or "",
-        on_behalf_of=entry.on_behalf_of,
-        on_behalf_of_name=getattr(entry.on_behalf_of, "username", "") or "",
-        action=entry.action,
-        metadata=entry.metadata,
-    )
+# --- tree membership --------------------------------------------------------------
+
+#: ``{election id: [its id, its parent's id, …, the root's id]}`` for existing elections.
+#: Set by the elections app (``use_tree_paths``); imports point elections -> activity_log.
+_ancestor_paths: Callable[[Iterable[int]], dict[int, list[int]]] | None = None
+
+
+def use_tree_paths(ancestor_paths: Callable[[Iterable[int]], dict[int, list[int]]]) -> None:
+    """Tell the log how to find an election's ancestors (called once at start-up)."""
+    global _ancestor_paths
+    _ancestor_paths = ancestor_paths
+
+
+def tree_paths(election_ids: Iterable[int]) -> dict[int, str]:
+    """``/root/…/parent/id/`` for each election: from the elections app while the election
+    exists, else from the election's last row in the log, else ``/id/``."""
+    ids = set(election_ids)
+    paths = {pk: "/" + "/".join(str(x) for x in reversed(chain)) + "/"
+             for pk, chain in (_ancestor_paths(ids) if _ancestor_paths else {}).items()}
+    missing = ids - paths.keys()
+    if missing:
+        for pk, path in (ActivityEntry.objects.filter(election_id__in=missing).exclude(tree_path="")
+                         .order_by("election_id", "-id").values_list("election_id", "tree_path")):
+            paths.setdefault(pk, path)
+    return {pk: paths.get(pk) or f"/{pk}/" for pk in ids}
+
+
+def root_of(tree_path: str) -> int:
+    return int(tree_path.split("/")[1])
+
+
+# --- edits made in the Django admin ---------------------------------------------------
+
+def record_election_edit(election, *, actor, before: dict, after: dict) -> ActivityEntry | None:
+    """Log an edit of the election's fields (``{name: value}`` before and after) with each
+    changed field's from/to; nothing when nothing changed."""
+    changes = {name: {"from": before.get(name), "to": value}
+               for name, value in after.items() if before.get(name) != value}
+    if not changes:
+        return None
+    return record(Action.ELECTION_EDITED, election, actor=actor, changes=changes)
+
+
+@dataclass(frozen=True)
+class GrantRef:
+    """A grant as it was or is: ``election`` (pk, title), ``user`` and ``permission``."""
+
+    election: Any
+    user: Any
+    permission: str
+
+
+def record_grant_change(*, actor, before: GrantRef | None, after: GrantRef | None) -> list[ActivityEntry]:
+    """Log a grant added (``before`` None), removed (``after`` None) or changed, with the
+    permission from/to. A grant moved to another user or election is a removal and an
+    addition. Nothing when nothing changed."""
+    def same(a: GrantRef, b: GrantRef) -> bool:
+        return a.election.pk == b.election.pk and a.user.pk == b.user.pk
+
+    def entry(action, grant: GrantRef, from_, to) -> Entry:
+        return Entry(action, grant.election, actor, None,
+                     {"user": grant.user.username, "user_id": grant.user.pk, "from": from_, "to": to})
+
+    if before and after and same(before, after):
+        if before.permission == after.permission:
+            return []
+        entries = [entry(Action.GRANT_CHANGED, after, before.permission, after.permission)]
+    else:
+        entries = [*([entry(Action.GRANT_REMOVED, before, before.permission, None)] if before else []),
+                   *([entry(Action.GRANT_ADDED, after, None, after.permission)] if after else [])]
+    return record_many(entries)
+
+
+# --- appending --------------------------------------------------------------------------
+
+def _lock_head() -> str:
+    """Lock the chain head for this transaction and return the newest row's hash.
+
+    The head is created when missing (a fresh or flushed database), from the newest row.
+    """
+    head = ChainHead.objects.select_for_update().filter(pk=1).values_list("last_hash", flat=True)
+    for last_hash in head:
+        return last_hash
+    newest = ActivityEntry.objects.order_by("-id").values_list("hash", flat=True).first()
+    ChainHead.objects.bulk_create([ChainHead(pk=1, last_hash=newest or GENESIS)], ignore_conflicts=True)
+    return head.get()
+
+
+def _chained(values: list[dict]) -> str:
+    """Lock the head, set ``prev_hash`` and ``hash`` on each row's values, in order, and
+    move the head to the last one. Runs inside the caller's transaction."""
+    prev = _lock_head()
+    for row in values:
+        row["prev_hash"] = prev
+        prev = row["hash"] = row_hash(prev, *(row[name] if name != "metadata" else stored_metadata(row[name])
+                                              for name in CONTENT_FIELDS))
+    ChainHead.objects.filter(pk=1).update(last_hash=prev)
+    return prev
+
+
+def _values(entries: list[Entry], now) -> list[dict]:
+    paths = tree_paths({entry.election.pk for entry in entries})
+    return [{
+        "created_at": now,
+        "election_id": entry.election.pk,
+        "election_title": entry.election.title[:200],
+        "root_id": root_of(paths[entry.election.pk]),
+        "tree_path": paths[entry.election.pk],
+        "actor_id": getattr(entry.actor, "pk", None),
+        "actor_name": getattr(entry.actor, "username", "") or "",
+        "on_behalf_of_id": getattr(entry.on_behalf_of, "pk", None),
+        "on_behalf_of_name": getattr(entry.on_behalf_of, "username", "") or "",
+        "action": str(entry.action),
+        "metadata": entry.metadata,
+    } for entry in entries]
 
 
 def record(action: Action, election, *, actor=None, on_behalf_of=None, **metadata) -> ActivityEntry:
@@ -51,10 +161,14 @@ def record(action: Action, election, *, actor=None, on_behalf_of=None, **metadat
 
 
 def record_many(entries: Iterable[Entry]) -> list[ActivityEntry]:
-    """Append many rows in one INSERT, all stamped with the same time."""
-    now = timezone.now()
-    rows = [_row(entry, now) for entry in entries]
-    return ActivityEntry.objects.bulk_create(rows, batch_size=2000)
+    """Append many rows, chained, in one INSERT, all stamped with the same time."""
+    entries = list(entries)
+    if not entries:
+        return []
+    with transaction.atomic():
+        values = _values(entries, timezone.now())
+        _chained(values)
+        return ActivityEntry.objects.bulk_create([ActivityEntry(**row) for row in values], batch_size=2000)
 
 
 #: From this many rows on, ``record_bulk`` on PostgreSQL skips the model instances.
@@ -71,25 +185,79 @@ def record_bulk(entries: Iterable[Entry]) -> int:
     entries = list(entries)
     if connection.vendor != "postgresql" or len(entries) < BULK_FROM:
         return len(record_many(entries))
-    columns: list[list] = [[] for _ in range(8)]
-    for e in entries:
-        for column, value in zip(columns, (
-            e.election.pk, e.election.title[:200],
-            getattr(e.actor, "pk", None), getattr(e.actor, "username", "") or "",
-            getattr(e.on_behalf_of, "pk", None), getattr(e.on_behalf_of, "username", "") or "",
-            str(e.action), json.dumps(e.metadata, cls=DjangoJSONEncoder),
-        ), strict=True):
-            column.append(value)
-    table = connection.ops.quote_name(ActivityEntry._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""INSERT INTO {table} (created_at, election_id, election_title, actor_id, actor_name,
-                                     on_behalf_of_id, on_behalf_of_name, action, metadata)
-                SELECT %s, u.election_id, u.title, u.actor_id, u.actor_name, u.obo_id, u.obo_name,
-                       u.action, u.metadata::jsonb
-                FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::varchar[], %s::integer[],
-                            %s::varchar[], %s::varchar[], %s::text[])
-                     AS u(election_id, title, actor_id, actor_name, obo_id, obo_name, action, metadata)""",
-            [timezone.now(), *columns],
-        )
-        return cursor.rowcount
+    names = ("election_id", "election_title", "root_id", "tree_path", "actor_id", "actor_name",
+             "on_behalf_of_id", "on_behalf_of_name", "action", "metadata", "prev_hash", "hash")
+    with transaction.atomic():
+        now = timezone.now()
+        values = _values(entries, now)
+        _chained(values)
+        columns = [[row[name] for row in values] for name in names]
+        columns[names.index("metadata")] = [json.dumps(m, cls=DjangoJSONEncoder)
+                                            for m in columns[names.index("metadata")]]
+        table = connection.ops.quote_name(ActivityEntry._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {table} (created_at, {", ".join(names)})
+                    SELECT %s, u.election_id, u.title, u.root_id, u.tree_path, u.actor_id, u.actor_name,
+                           u.obo_id, u.obo_name, u.action, u.metadata::jsonb, u.prev_hash, u.hash
+                    FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::varchar[], %s::integer[],
+                                %s::varchar[], %s::integer[], %s::varchar[], %s::varchar[], %s::text[],
+                                %s::varchar[], %s::varchar[]) WITH ORDINALITY
+                         AS u(election_id, title, root_id, tree_path, actor_id, actor_name, obo_id,
+                              obo_name, action, metadata, prev_hash, hash, n)
+                    ORDER BY u.n""",
+                [now, *columns],
+            )
+            return cursor.rowcount
+
+
+# --- checking the chain ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The outcome of walking the chain: ``ok``, how many rows were checked, and for the
+    first broken link the row's id (None when the break is at the end) and what differs."""
+
+    ok: bool
+    rows_checked: int
+    broken_id: int | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "rows_checked": self.rows_checked, "broken_id": self.broken_id,
+                "reason": self.reason}
+
+
+def verify_chain(*, last: int | None = None) -> ChainCheck:
+    """Walk the log in id order, streaming, and report the first broken link.
+
+    A link is broken when a row's ``prev_hash`` is not the previous row's ``hash``
+    (a row was removed or inserted), or its ``hash`` does not match its content (it
+    was changed). The newest row's hash must be the chain head's. ``last`` checks
+    only the newest ``last`` rows (cheap enough for a health check).
+    """
+    rows = ActivityEntry.objects.order_by("id").values_list("id", "prev_hash", "hash", *CONTENT_FIELDS)
+    expected = GENESIS
+    if last is not None:
+        newest = list(ActivityEntry.objects.order_by("-id").values_list("id", "prev_hash")[last - 1:last])
+        if newest:
+            rows, expected = rows.filter(id__gte=newest[0][0]), newest[0][1]
+    checked = 0
+    for pk, prev_hash, stored_hash, *content in rows.iterator(chunk_size=2000):
+        if prev_hash != expected:
+            return ChainCheck(False, checked, pk, f"prev_hash is {prev_hash[:12]}…, but the row before "
+                                                  f"it hashes to {expected[:12]}… (a row was removed, "
+                                                  "inserted or changed before it)")
+        computed = row_hash(prev_hash, *content)
+        if computed != stored_hash:
+            return ChainCheck(False, checked, pk, f"content hashes to {computed[:12]}…, the row says "
+                                                  f"{stored_hash[:12]}… (the row was changed)")
+        expected = stored_hash
+        checked += 1
+    head = ChainHead.objects.filter(pk=1).values_list("last_hash", flat=True).first()
+    if checked and head is None:
+        return ChainCheck(False, checked, None, "the chain head is missing")
+    if head is not None and head != expected:
+        return ChainCheck(False, checked, None, f"the chain head is {head[:12]}…, the newest row hashes "
+                                                f"to {expected[:12]}… (rows were removed from the end)")
+    return ChainCheck(True, checked)
