@@ -4,8 +4,9 @@ the very end breaks every later link (and the chain head catches the end).
 
 Pure functions only: the data migration uses them too, so they must not change the
 bytes they hash. The content is a canonical JSON array (sorted keys, no spaces,
-times in UTC with microseconds); metadata is hashed as it reads back from the
-database (dates as the strings ``DjangoJSONEncoder`` wrote).
+times in UTC with microseconds), written with ``DjangoJSONEncoder`` like the
+metadata column: a date in the metadata hashes as the string the column stores,
+so the metadata as written and as read back give the same hash.
 """
 
 import hashlib
@@ -22,16 +23,13 @@ CONTENT_FIELDS = ("created_at", "election_id", "election_title", "root_id", "tre
                   "actor_name", "on_behalf_of_id", "on_behalf_of_name", "action", "metadata")
 
 
-def stored_metadata(metadata) -> object:
-    """``metadata`` as it reads back from the JSON column."""
-    return json.loads(json.dumps(metadata or {}, cls=DjangoJSONEncoder))
-
-
 def row_hash(prev_hash: str, created_at, election_id, election_title, root_id, tree_path, actor_id,
              actor_name, on_behalf_of_id, on_behalf_of_name, action, metadata) -> str:
-    """sha256 (hex) of ``prev_hash`` and one row's content; ``metadata`` as read back."""
+    """sha256 (hex) of ``prev_hash`` and one row's content."""
     content = [prev_hash, created_at.astimezone(UTC).isoformat(timespec="microseconds"),
                int(election_id), election_title, int(root_id), tree_path,
-               actor_id, actor_name or "", on_behalf_of_id, on_behalf_of_name or "", str(action), metadata]
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+               actor_id, actor_name or "", on_behalf_of_id, on_behalf_of_name or "", str(action),
+               metadata or {}]
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      cls=DjangoJSONEncoder)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import CONTENT_FIELDS, GENESIS, row_hash, stored_metadata
+from .chain import CONTENT_FIELDS, GENESIS, row_hash
 from .models import Action, ActivityEntry, ChainHead
 
 
@@ -132,8 +132,7 @@ def _chained(values: list[dict]) -> str:
     prev = _lock_head()
     for row in values:
         row["prev_hash"] = prev
-        prev = row["hash"] = row_hash(prev, *(row[name] if name != "metadata" else stored_metadata(row[name])
-                                              for name in CONTENT_FIELDS))
+        prev = row["hash"] = row_hash(prev, *[row[name] for name in CONTENT_FIELDS])
     ChainHead.objects.filter(pk=1).update(last_hash=prev)
     return prev
 
@@ -227,6 +226,10 @@ class ChainCheck:
         return {"ok": self.ok, "rows_checked": self.rows_checked, "broken_id": self.broken_id,
                 "reason": self.reason}
 
+    def as_check(self) -> dict:
+        """The shape of one ``/healthz`` check: ``{"ok": …, "detail": as_dict()}``."""
+        return {"ok": self.ok, "detail": self.as_dict()}
+
 
 def verify_chain(*, last: int | None = None) -> ChainCheck:
     """Walk the log in id order, streaming, and report the first broken link.
@@ -234,7 +237,8 @@ def verify_chain(*, last: int | None = None) -> ChainCheck:
     A link is broken when a row's ``prev_hash`` is not the previous row's ``hash``
     (a row was removed or inserted), or its ``hash`` does not match its content (it
     was changed). The newest row's hash must be the chain head's. ``last`` checks
-    only the newest ``last`` rows (cheap enough for a health check).
+    only the newest ``last`` rows (cheap enough for a health check), and that the
+    newest of them is the chain head.
     """
     rows = ActivityEntry.objects.order_by("id").values_list("id", "prev_hash", "hash", *CONTENT_FIELDS)
     expected = GENESIS

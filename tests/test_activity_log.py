@@ -55,7 +55,7 @@ def test_a_deleted_childs_rows_stay_in_the_parents_log(alice, api, client):
 
     client.force_login(alice)
     page = client.get(f"/elections/{root.pk}/activity/").content.decode()
-    assert "Ward 9 (#%d)" % grandchild.pk in page and "North &lt;b&gt; (#%d)" % child.pk in page
+    assert f"Ward 9 (#{grandchild.pk})" in page and f"North &lt;b&gt; (#{child.pk})" in page
     assert "t-gone" in page
 
 
@@ -80,7 +80,8 @@ def root_user(make_user):
 def admin_form(election, grants=(), **changes) -> dict:
     """The admin change form of ``election`` with its grant inline, as a browser posts it."""
     data = {"title": election.title, "description": election.description, **changes,
-            "grants-TOTAL_FORMS": str(len(grants)), "grants-INITIAL_FORMS": str(sum(1 for g in grants if g.get("id"))),
+            "grants-TOTAL_FORMS": str(len(grants)),
+            "grants-INITIAL_FORMS": str(sum(1 for g in grants if g.get("id"))),
             "grants-MIN_NUM_FORMS": "0", "grants-MAX_NUM_FORMS": "1000", "_save": "Save"}
     for n, grant in enumerate(grants):
         data.update({f"grants-{n}-{key}": value for key, value in grant.items()})
@@ -124,7 +125,8 @@ def test_admin_grant_add_change_and_delete_are_logged(alice, make_user, root_use
                        ).status_code == 302
     assert not ElectionGrant.objects.filter(user=bob).exists()
     rows = ActivityEntry.objects.filter(action__startswith="grant_").order_by("id")
-    assert [(r.action, r.actor_name, r.metadata["user"], r.metadata["from"], r.metadata["to"]) for r in rows] == [
+    said = [(r.action, r.actor_name, r.metadata["user"], r.metadata["from"], r.metadata["to"]) for r in rows]
+    assert said == [
         (Action.GRANT_ADDED, "root", "bob", None, "view"),
         (Action.GRANT_CHANGED, "root", "bob", "view", "edit"),
         (Action.GRANT_REMOVED, "root", "bob", "edit", None),
@@ -135,8 +137,8 @@ def test_admin_grant_add_change_and_delete_are_logged(alice, make_user, root_use
     assert response.status_code == 302
     grant = ElectionGrant.objects.get(user=bob)
     client.post(f"/admin/elections/electiongrant/{grant.pk}/delete/", {"post": "yes"})
-    assert [r.action for r in ActivityEntry.objects.filter(action__startswith="grant_").order_by("id")][3:] == [
-        Action.GRANT_ADDED, Action.GRANT_REMOVED]
+    grant_rows = ActivityEntry.objects.filter(action__startswith="grant_").order_by("id")
+    assert [r.action for r in grant_rows][3:] == [Action.GRANT_ADDED, Action.GRANT_REMOVED]
     from activity_log.presentation import describe
 
     assert describe(rows[1]) == "root changed the access of bob from view to edit"

@@ -9,7 +9,7 @@ docs/reliability.md H14).
 
 from django.db import migrations
 
-from activity_log.chain import CONTENT_FIELDS, GENESIS, row_hash, stored_metadata
+from activity_log.chain import CONTENT_FIELDS, GENESIS, row_hash
 
 BATCH = 2000
 
@@ -39,9 +39,7 @@ def forwards(apps, schema_editor):
         row.tree_path = path_of(row.election_id)
         row.root_id = int(row.tree_path.split("/")[1])
         row.prev_hash = prev
-        row.hash = prev = row_hash(prev, *(
-            stored_metadata(row.metadata) if name == "metadata" else getattr(row, name)
-            for name in CONTENT_FIELDS))
+        row.hash = prev = row_hash(prev, *[getattr(row, name) for name in CONTENT_FIELDS])
         batch.append(row)
         if len(batch) >= BATCH:
             ActivityEntry.objects.bulk_update(batch, ["tree_path", "root_id", "prev_hash", "hash"])
