@@ -111,11 +111,19 @@ class ActivityEntry(models.Model):
 
 
 class ChainHead(models.Model):
-    """One row: the hash of the newest activity row. Appenders lock it, so the chain has
-    one order even when web and worker processes write at once, and a verifier can
-    tell when rows were removed from the end."""
+    """One row naming a recent link of the chain (``last_id``, ``last_hash``). Appenders
+    lock it, so the chain has one order even when web and worker processes write at
+    once, and a verifier can tell when rows were removed from the end.
 
+    On PostgreSQL it moves once per transaction (to the end of that transaction's first
+    append): moving one row thousands of times in one transaction makes every later
+    read walk all its versions. SQLite updates in place and moves it on every append.
+    """
+
+    last_id = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)
+    moved_by_tx = models.BigIntegerField(null=True, blank=True,
+                                         help_text="PostgreSQL: the transaction that last moved it.")
 
     class Meta:
         verbose_name = "activity chain head"

@@ -113,27 +113,48 @@ def record_grant_change(*, actor, before: GrantRef | None, after: GrantRef | Non
 
 # --- appending --------------------------------------------------------------------------
 
-def _lock_head() -> str:
-    """Lock the chain head for this transaction and return the newest row's hash.
+def _start_append() -> str:
+    """Lock the chain head for this transaction and return the hash to chain to.
 
-    The head is created when missing (a fresh or flushed database), from the newest row.
+    That is the newest row's hash, unless the row the head names is gone or was
+    changed (rows cut from the end): then the head's hash, so the next row's broken
+    link keeps showing the cut. The head is created when missing (fresh or flushed).
     """
-    head = ChainHead.objects.select_for_update().filter(pk=1).values_list("last_hash", flat=True)
-    for last_hash in head:
+    head = ChainHead.objects.select_for_update().filter(pk=1).values_list("last_id", "last_hash")
+    locked = head.first()
+    if locked is None:
+        newest = ActivityEntry.objects.order_by("-id").values_list("id", "hash").first() or (0, GENESIS)
+        ChainHead.objects.bulk_create([ChainHead(pk=1, last_id=newest[0], last_hash=newest[1])],
+                                      ignore_conflicts=True)
+        locked = head.get()
+    last_id, last_hash = locked
+    newest = ActivityEntry.objects.order_by("-id").values_list("id", "hash").first()
+    named = (newest[1] if newest and newest[0] == last_id
+             else ActivityEntry.objects.filter(pk=last_id).values_list("hash", flat=True).first())
+    if last_id and named != last_hash:
         return last_hash
-    newest = ActivityEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-    ChainHead.objects.bulk_create([ChainHead(pk=1, last_hash=newest or GENESIS)], ignore_conflicts=True)
-    return head.get()
+    return newest[1] if newest else GENESIS
+
+
+def _move_head(last_id: int, last_hash: str) -> None:
+    """Point the head at the newest row (PostgreSQL: only on a transaction's first append)."""
+    moved = ChainHead.objects.filter(pk=1)
+    if connection.vendor == "postgresql":
+        from django.db.models.expressions import RawSQL
+
+        txid = RawSQL("txid_current()", [])
+        moved.exclude(moved_by_tx=txid).update(last_id=last_id, last_hash=last_hash, moved_by_tx=txid)
+    else:
+        moved.update(last_id=last_id, last_hash=last_hash)
 
 
 def _chained(values: list[dict]) -> str:
-    """Lock the head, set ``prev_hash`` and ``hash`` on each row's values, in order, and
-    move the head to the last one. Runs inside the caller's transaction."""
-    prev = _lock_head()
+    """Lock the head and set ``prev_hash`` and ``hash`` on each row's values, in order;
+    returns the last hash. Runs inside the caller's transaction."""
+    prev = _start_append()
     for row in values:
         row["prev_hash"] = prev
         prev = row["hash"] = row_hash(prev, *[row[name] for name in CONTENT_FIELDS])
-    ChainHead.objects.filter(pk=1).update(last_hash=prev)
     return prev
 
 
@@ -166,8 +187,11 @@ def record_many(entries: Iterable[Entry]) -> list[ActivityEntry]:
         return []
     with transaction.atomic():
         values = _values(entries, timezone.now())
-        _chained(values)
-        return ActivityEntry.objects.bulk_create([ActivityEntry(**row) for row in values], batch_size=2000)
+        last_hash = _chained(values)
+        rows = ActivityEntry.objects.bulk_create([ActivityEntry(**row) for row in values], batch_size=2000)
+        last_id = rows[-1].pk or ActivityEntry.objects.order_by("-id").values_list("id", flat=True)[0]
+        _move_head(last_id, last_hash)
+        return rows
 
 
 #: From this many rows on, ``record_bulk`` on PostgreSQL skips the model instances.
@@ -189,14 +213,14 @@ def record_bulk(entries: Iterable[Entry]) -> int:
     with transaction.atomic():
         now = timezone.now()
         values = _values(entries, now)
-        _chained(values)
+        last_hash = _chained(values)
         columns = [[row[name] for row in values] for name in names]
         columns[names.index("metadata")] = [json.dumps(m, cls=DjangoJSONEncoder)
                                             for m in columns[names.index("metadata")]]
         table = connection.ops.quote_name(ActivityEntry._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""INSERT INTO {table} (created_at, {", ".join(names)})
+                f"""WITH added AS (INSERT INTO {table} (created_at, {", ".join(names)})
                     SELECT %s, u.election_id, u.title, u.root_id, u.tree_path, u.actor_id, u.actor_name,
                            u.obo_id, u.obo_name, u.action, u.metadata::jsonb, u.prev_hash, u.hash
                     FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::varchar[], %s::integer[],
@@ -204,10 +228,14 @@ def record_bulk(entries: Iterable[Entry]) -> int:
                                 %s::varchar[], %s::varchar[]) WITH ORDINALITY
                          AS u(election_id, title, root_id, tree_path, actor_id, actor_name, obo_id,
                               obo_name, action, metadata, prev_hash, hash, n)
-                    ORDER BY u.n""",
+                    ORDER BY u.n
+                    RETURNING id)
+                    SELECT count(*), max(id) FROM added""",
                 [now, *columns],
             )
-            return cursor.rowcount
+            count, last_id = cursor.fetchone()
+        _move_head(last_id, last_hash)
+        return count
 
 
 # --- checking the chain ----------------------------------------------------------------
@@ -236,7 +264,8 @@ def verify_chain(*, last: int | None = None) -> ChainCheck:
 
     A link is broken when a row's ``prev_hash`` is not the previous row's ``hash``
     (a row was removed or inserted), or its ``hash`` does not match its content (it
-    was changed). The newest row's hash must be the chain head's. ``last`` checks
+    was changed). The row the chain head names must still be there, with the head's
+    hash (catches rows cut from the end). ``last`` checks
     only the newest ``last`` rows (cheap enough for a health check), and that the
     newest of them is the chain head.
     """
@@ -258,10 +287,13 @@ def verify_chain(*, last: int | None = None) -> ChainCheck:
                                                   f"{stored_hash[:12]}… (the row was changed)")
         expected = stored_hash
         checked += 1
-    head = ChainHead.objects.filter(pk=1).values_list("last_hash", flat=True).first()
+    head = ChainHead.objects.filter(pk=1).values_list("last_id", "last_hash").first()
     if checked and head is None:
         return ChainCheck(False, checked, None, "the chain head is missing")
-    if head is not None and head != expected:
-        return ChainCheck(False, checked, None, f"the chain head is {head[:12]}…, the newest row hashes "
-                                                f"to {expected[:12]}… (rows were removed from the end)")
+    if head is not None and head[0]:
+        named = ActivityEntry.objects.filter(pk=head[0]).values_list("hash", flat=True).first()
+        if named != head[1]:
+            return ChainCheck(False, checked, None, f"the chain head names row {head[0]} with hash "
+                                                    f"{head[1][:12]}…, which is gone or different "
+                                                    "(rows were removed from the end)")
     return ChainCheck(True, checked)

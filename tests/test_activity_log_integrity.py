@@ -1,6 +1,7 @@
 """The activity log cannot be rewritten at the database level on either backend (H14),
 and its hash chain shows where it was rewritten when someone went around that (H17)."""
 
+import importlib
 import threading
 from io import StringIO
 
@@ -100,16 +101,21 @@ def test_the_triggers_exist_after_migrating():
 # --- the hash chain (H17) -------------------------------------------------------------------
 
 def without_triggers(*statements):
-    """Run SQL as a database owner could: with the append-only triggers switched off."""
-    with connection.cursor() as cursor:
+    """Run SQL as a database owner could: with the append-only triggers switched off
+    (and on again afterwards)."""
+    triggers = importlib.import_module("activity_log.migrations.0006_append_only_everywhere")
+    with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            for name in ("activity_log_no_update", "activity_log_no_delete", "activity_log_head_no_delete"):
-                cursor.execute(f"DROP TRIGGER {name}")  # undone with the test's transaction
+            for sql in triggers.SQLITE_DROP[:-1]:
+                cursor.execute(sql)
         else:
             cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
         for sql, params in statements:
             cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
+        if connection.vendor == "sqlite":
+            for sql in triggers.SQLITE_CREATE[1:]:
+                cursor.execute(sql)
+        else:
             cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
 
 
@@ -156,6 +162,7 @@ def test_a_removed_row_breaks_the_link_of_the_next(chain):
     assert "prev_hash" in result.reason
 
 
+@pytest.mark.django_db(transaction=True)  # each append commits, as in production
 def test_rows_removed_from_the_end_are_caught_by_the_head(chain):
     without_triggers((f"DELETE FROM {TABLE} WHERE id >= %s", [chain[-2]]))
     result = verify_chain()
@@ -164,6 +171,24 @@ def test_rows_removed_from_the_end_are_caught_by_the_head(chain):
     assert verify_chain(last=5).as_check()["ok"] is False  # the health check's window sees it too
     with pytest.raises(CommandError, match="end of the chain"):
         check_command()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cut_end_stays_visible_after_new_rows_are_appended(chain, alice):
+    """The next append chains to the row the head named, not to the new end."""
+    without_triggers((f"DELETE FROM {TABLE} WHERE id >= %s", [chain[-2]]))
+    record(Action.EVENT_SCHEDULED, ElectionRef(1, "Later"), actor=alice)
+    result = verify_chain()
+    assert (result.ok, result.broken_id) == (False, ActivityEntry.objects.order_by("id").last().pk)
+
+
+def test_many_appends_in_one_transaction_chain_and_verify(alice):
+    """A transaction that appends many times (an uploaded tree) still leaves a valid chain."""
+    root = create_election(title="Root", created_by=alice)
+    with transaction.atomic():
+        for n in range(30):
+            record(Action.EVENT_SCHEDULED, root, actor=alice, n=n)
+    assert verify_chain() == verify_chain(last=5).__class__(True, 31)
 
 
 def test_a_rewritten_chain_head_does_not_hide_a_changed_row(chain):

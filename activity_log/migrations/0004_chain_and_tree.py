@@ -16,7 +16,9 @@ class Migration(migrations.Migration):
             name='ChainHead',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('last_id', models.BigIntegerField(default=0)),
                 ('last_hash', models.CharField(max_length=64)),
+                ('moved_by_tx', models.BigIntegerField(blank=True, help_text='PostgreSQL: the transaction that last moved it.', null=True)),
             ],
             options={
                 'verbose_name': 'activity chain head',

@@ -34,13 +34,14 @@ def forwards(apps, schema_editor):
     postgres = schema_editor.connection.vendor == "postgresql"
     if postgres:
         schema_editor.execute("ALTER TABLE activity_log_activityentry DISABLE TRIGGER activity_log_append_only")
-    prev, batch = GENESIS, []
+    prev, last_id, batch = GENESIS, 0, []
     for row in ActivityEntry.objects.order_by("id").iterator(chunk_size=BATCH):
         row.tree_path = path_of(row.election_id)
         row.root_id = int(row.tree_path.split("/")[1])
         row.prev_hash = prev
         row.hash = prev = row_hash(prev, *[getattr(row, name) for name in CONTENT_FIELDS])
         batch.append(row)
+        last_id = row.pk
         if len(batch) >= BATCH:
             ActivityEntry.objects.bulk_update(batch, ["tree_path", "root_id", "prev_hash", "hash"])
             batch = []
@@ -48,7 +49,7 @@ def forwards(apps, schema_editor):
         ActivityEntry.objects.bulk_update(batch, ["tree_path", "root_id", "prev_hash", "hash"])
     if postgres:
         schema_editor.execute("ALTER TABLE activity_log_activityentry ENABLE TRIGGER activity_log_append_only")
-    ChainHead.objects.update_or_create(pk=1, defaults={"last_hash": prev})
+    ChainHead.objects.update_or_create(pk=1, defaults={"last_id": last_id, "last_hash": prev})
 
 
 class Migration(migrations.Migration):
