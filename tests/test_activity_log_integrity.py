@@ -222,3 +222,29 @@ def test_concurrent_writers_keep_one_chain(alice):
     result = verify_chain()
     assert result.ok, result
     assert result.rows_checked == ActivityEntry.objects.count() == 4 + 4 * 15
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_chains_and_places_existing_rows():
+    """Rows written before the chain get their tree and their links, in id order."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("activity_log", "0003_drop_redundant_indexes")]
+    executor = MigrationExecutor(connection)
+    latest = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "activity_log"]
+    executor.migrate(before)
+    old = executor.loader.project_state([*before, ("elections", "0001_initial")]).apps
+    Election, Entry_ = old.get_model("elections", "Election"), old.get_model("activity_log", "ActivityEntry")
+    root = Election.objects.create(title="Root", status="notstarted")
+    child = Election.objects.create(title="Child", status="notstarted", parent=root)
+    rows = [Entry_.objects.create(election_id=e, election_title=t, action="election_created", metadata=m)
+            for e, t, m in ((root.pk, "Root", {}), (child.pk, "Child", {"parent": root.pk}),
+                            (child.pk + 100, "Gone", {"parent": child.pk}))]  # a deleted grandchild
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    paths = dict(ActivityEntry.objects.values_list("id", "tree_path"))
+    assert [paths[r.pk] for r in rows] == [f"/{root.pk}/", f"/{root.pk}/{child.pk}/",
+                                          f"/{root.pk}/{child.pk}/{child.pk + 100}/"]
+    assert verify_chain() == verify_chain().__class__(True, 3)
+    record(Action.EVENT_SCHEDULED, ElectionRef(root.pk, "Root"))
+    assert verify_chain().ok and verify_chain().rows_checked == 4
