@@ -10,7 +10,6 @@ so the metadata as written and as read back give the same hash.
 """
 
 import hashlib
-import json
 from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -23,13 +22,23 @@ CONTENT_FIELDS = ("created_at", "election_id", "election_title", "root_id", "tre
                   "actor_name", "on_behalf_of_id", "on_behalf_of_name", "action", "metadata")
 
 
-def row_hash(prev_hash: str, created_at, election_id, election_title, root_id, tree_path, actor_id,
-             actor_name, on_behalf_of_id, on_behalf_of_name, action, metadata) -> str:
-    """sha256 (hex) of ``prev_hash`` and one row's content."""
-    content = [prev_hash, created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-               int(election_id), election_title, int(root_id), tree_path,
-               actor_id, actor_name or "", on_behalf_of_id, on_behalf_of_name or "", str(action),
-               metadata or {}]
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      cls=DjangoJSONEncoder)
-    return hashlib.sha256(text.encode()).hexdigest()
+_ENCODER = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def content_text(created_at, election_id, election_title, root_id, tree_path, actor_id, actor_name,
+                 on_behalf_of_id, on_behalf_of_name, action, metadata) -> str:
+    """The canonical JSON of one row's content (the ``CONTENT_FIELDS``, in that order)."""
+    return _ENCODER.encode([
+        created_at.astimezone(UTC).isoformat(timespec="microseconds"), int(election_id), election_title,
+        int(root_id), tree_path, actor_id, actor_name or "", on_behalf_of_id, on_behalf_of_name or "",
+        str(action), metadata or {}])
+
+
+def link_hash(prev_hash: str, text: str) -> str:
+    """sha256 (hex) of the previous row's hash (64 hex digits) followed by ``content_text``."""
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
+def row_hash(prev_hash: str, *content) -> str:
+    """The hash of a row whose ``CONTENT_FIELDS`` are ``content``, after ``prev_hash``."""
+    return link_hash(prev_hash, content_text(*content))

@@ -6,7 +6,6 @@ processes on PostgreSQL wait for each other there; SQLite writers are already
 serialized (IMMEDIATE transactions).
 """
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import CONTENT_FIELDS, GENESIS, row_hash
+from .chain import CONTENT_FIELDS, GENESIS, content_text, link_hash, row_hash
 from .models import Action, ActivityEntry, ChainHead
 
 
@@ -109,6 +108,10 @@ def record_grant_change(*, actor, before: GrantRef | None, after: GrantRef | Non
         entries = [*([entry(Action.GRANT_REMOVED, before, before.permission, None)] if before else []),
                    *([entry(Action.GRANT_ADDED, after, None, after.permission)] if after else [])]
     return record_many(entries)
+
+
+#: Writes the metadata column as the JSONField would (dates as ISO strings).
+_JSON = DjangoJSONEncoder()
 
 
 # --- appending --------------------------------------------------------------------------
@@ -212,11 +215,20 @@ def record_bulk(entries: Iterable[Entry]) -> int:
              "on_behalf_of_id", "on_behalf_of_name", "action", "metadata", "prev_hash", "hash")
     with transaction.atomic():
         now = timezone.now()
-        values = _values(entries, now)
-        last_hash = _chained(values)
-        columns = [[row[name] for row in values] for name in names]
-        columns[names.index("metadata")] = [json.dumps(m, cls=DjangoJSONEncoder)
-                                            for m in columns[names.index("metadata")]]
+        paths = tree_paths({e.election.pk for e in entries})
+        roots = {path: root_of(path) for path in set(paths.values())}
+        columns: list[list] = [[] for _ in names]
+        last_hash = _start_append()
+        for e in entries:
+            pk, title, path = e.election.pk, e.election.title[:200], paths[e.election.pk]
+            row = (pk, title, roots[path], path, getattr(e.actor, "pk", None),
+                   getattr(e.actor, "username", "") or "", getattr(e.on_behalf_of, "pk", None),
+                   getattr(e.on_behalf_of, "username", "") or "", str(e.action))
+            text = content_text(now, *row, e.metadata)
+            row += (_JSON.encode(e.metadata), last_hash, link_hash(last_hash, text))
+            last_hash = row[-1]
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
         table = connection.ops.quote_name(ActivityEntry._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
