@@ -9,6 +9,6 @@ class ElectionsConfig(AppConfig):
         # it learns the tree from here (imports point elections -> activity_log).
         from activity_log.services import use_tree_paths
 
-        from .selectors import ancestor_paths
+        from .selectors import parents_of
 
-        use_tree_paths(ancestor_paths)
+        use_tree_paths(parents_of)
