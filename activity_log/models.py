@@ -2,8 +2,14 @@
 
 The log outlives what it describes: it keeps the election id and title and the
 actor's username as plain values, so deleting an election or a user removes
-nothing from it. Rows are never updated or deleted: the model, its queryset
-and (on PostgreSQL) a trigger all refuse.
+nothing from it, and the tree it belonged to (``root_id``, ``tree_path``), so a
+parent's log still shows a deleted child's history.
+
+Rows are never updated or deleted: the model and its queryset refuse, and
+database triggers (migration 0006) refuse UPDATE, DELETE and TRUNCATE on
+SQLite and PostgreSQL. A database owner can still drop the triggers; the hash
+chain (``prev_hash``/``hash``, see ``activity_log.chain``) is what detects a
+rewrite after that (``manage.py verify_activity_log``).
 """
 
 from django.conf import settings
@@ -27,6 +33,10 @@ class Action(models.TextChoices):
     EVENT_SKIPPED = "event_skipped", "event skipped"
     EVENT_FAILED = "event_failed", "event failed"
     TASK_DISCARDED = "task_discarded", "task discarded"
+    ELECTION_EDITED = "election_edited", "election edited"
+    GRANT_ADDED = "grant_added", "access granted"
+    GRANT_CHANGED = "grant_changed", "access changed"
+    GRANT_REMOVED = "grant_removed", "access removed"
 
 
 class ActivityEntryQuerySet(models.QuerySet):
@@ -66,12 +76,22 @@ class ActivityEntry(models.Model):
     on_behalf_of_name = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=32, choices=Action.choices)
     metadata = models.JSONField(default=dict, encoder=DjangoJSONEncoder, blank=True)
+    root_id = models.BigIntegerField(
+        default=0, help_text="The top-level election of the tree the election was in when written.")
+    tree_path = models.CharField(
+        max_length=1000, default="", blank=True,
+        help_text="Ids from the root down to the election, e.g. /1/5/9/: a prefix selects a subtree.")
+    prev_hash = models.CharField(max_length=64, default="", blank=True,
+                                 help_text="The hash of the row before this one (the chain).")
+    hash = models.CharField(max_length=64, default="", blank=True,
+                            help_text="sha256 of prev_hash and this row's content (activity_log.chain).")
 
     objects = ActivityEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["election_id", "-created_at"], name="activity_election_recent")]
+        indexes = [models.Index(fields=["election_id", "-created_at"], name="activity_election_recent"),
+                   models.Index(fields=["root_id", "-created_at"], name="activity_tree_recent")]
         verbose_name_plural = "activity entries"
 
     def __str__(self):
@@ -88,3 +108,25 @@ class ActivityEntry(models.Model):
     @property
     def task_id(self) -> str | None:
         return self.metadata.get("task_id")
+
+
+class ChainHead(models.Model):
+    """One row naming a recent link of the chain (``last_id``, ``last_hash``). Appenders
+    lock it, so the chain has one order even when web and worker processes write at
+    once, and a verifier can tell when rows were removed from the end.
+
+    On PostgreSQL it moves once per transaction (to the end of that transaction's first
+    append): moving one row thousands of times in one transaction makes every later
+    read walk all its versions. SQLite updates in place and moves it on every append.
+    """
+
+    last_id = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+    moved_by_tx = models.BigIntegerField(null=True, blank=True,
+                                         help_text="PostgreSQL: the transaction that last moved it.")
+
+    class Meta:
+        verbose_name = "activity chain head"
+
+    def __str__(self):
+        return f"chain head {self.last_hash[:12]}"

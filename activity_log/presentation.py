@@ -133,6 +133,17 @@ def describe(entry: ActivityEntry) -> str:
         return f"{who} created the election"
     if action == Action.ELECTION_DELETED:
         return f"{who} deleted the election"
+    if action == Action.ELECTION_EDITED:
+        changes = meta.get("changes") or {}
+        parts = [f"the {name} from “{change.get('from', '')}” to “{change.get('to', '')}”"
+                 for name, change in sorted(changes.items())]
+        return f"{who} changed " + ("; ".join(parts) or "the election")
+    if action == Action.GRANT_ADDED:
+        return f"{who} gave {meta.get('user')} {meta.get('to')} access"
+    if action == Action.GRANT_CHANGED:
+        return f"{who} changed the access of {meta.get('user')} from {meta.get('from')} to {meta.get('to')}"
+    if action == Action.GRANT_REMOVED:
+        return f"{who} removed the {meta.get('from')} access of {meta.get('user')}"
     return f"{who}: {entry.get_action_display()}"
 
 

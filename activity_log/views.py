@@ -29,7 +29,7 @@ def activity_page(request, *, election, tree: list, template: str = "activity_lo
         election_id = None
     if election_id not in tree_ids:
         election_id, election_filter = None, ""
-    entries = entries_for(tree_ids, action=action or None, election_id=election_id)
+    entries = entries_for(election.pk, action=action or None, election_id=election_id)
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -42,5 +42,6 @@ def activity_page(request, *, election, tree: list, template: str = "activity_lo
         "page": page,
         "lines": present(page.object_list),
         "filter_query": query.urlencode(),
-        "show_election": len(tree) > 1,
+        # Also when the children are gone: their rows stay, named by title and id.
+        "show_election": len(tree) > 1 or any(e.election_id != election.pk for e in page.object_list),
     })

@@ -25,9 +25,9 @@ from config.processes import wait_until
 
 from . import processes
 
-TABLES = ["activity_log_activityentry", "scheduling_scheduledevent", "scheduling_plannerheartbeat",
-          "elections_electiongrant", "elections_election", "django_celery_results_taskresult",
-          "authtoken_token"]
+TABLES = ["activity_log_activityentry", "activity_log_chainhead", "scheduling_scheduledevent",
+          "scheduling_plannerheartbeat", "elections_electiongrant", "elections_election",
+          "django_celery_results_taskresult", "authtoken_token"]
 
 
 @dataclass
@@ -44,13 +44,18 @@ class Context:
 # --- helpers -----------------------------------------------------------------------------
 
 def reset() -> None:
-    """Empty the engine's tables (TRUNCATE does not fire the activity log's row trigger), then
-    checkpoint, so that PostgreSQL does not flush the previous benchmark's writes during this one.
+    """Empty the engine's tables (with the activity log's purge guard: its triggers refuse
+    TRUNCATE otherwise), then checkpoint, so that PostgreSQL does not flush the previous
+    benchmark's writes during this one.
     """
-    with connection.cursor() as cur:
-        cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-        with suppress(DatabaseError):  # CHECKPOINT needs a superuser or pg_checkpoint; else skip it
-            cur.execute("CHECKPOINT")
+    from activity_log.purge import with_purge_allowed
+
+    with transaction.atomic(), connection.cursor() as cur:
+        for sql in with_purge_allowed(connection.vendor,
+                                      [f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"]):
+            cur.execute(sql)
+    with connection.cursor() as cur, suppress(DatabaseError):
+        cur.execute("CHECKPOINT")  # needs a superuser or pg_checkpoint; else skipped
 
 
 def analyze() -> None:

@@ -1,8 +1,19 @@
-"""Admin for elections and grants. Status changes and deletion go through the services."""
+"""Admin for elections and grants. Status changes and deletion go through the services;
+edits of titles, descriptions and grants are logged (activity_log.services)."""
 
 from django.contrib import admin
 
+from activity_log.services import GrantRef, record_election_edit, record_grant_change
+
 from .models import Election, ElectionGrant
+
+#: The election fields the admin may edit, logged with their old and new values.
+EDITABLE = ("title", "description")
+
+
+def _grant_refs(grants) -> dict[int, GrantRef]:
+    return {g.pk: GrantRef(g.election, g.user, g.permission)
+            for g in grants.select_related("election", "user")}
 
 
 class GrantInline(admin.TabularInline):
@@ -25,6 +36,23 @@ class ElectionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # created through the API or the upload page, with their log rows
 
+    def save_model(self, request, obj, form, change):
+        """Save, and log the title/description change (the admin runs this in one transaction)."""
+        before = Election.objects.filter(pk=obj.pk).values(*EDITABLE).first() or {}
+        super().save_model(request, obj, form, change)
+        record_election_edit(obj, actor=request.user, before=before,
+                             after={name: getattr(obj, name) for name in EDITABLE})
+
+    def save_formset(self, request, form, formset, change):
+        """Save the grants, and log each one added, changed or removed."""
+        if formset.model is not ElectionGrant:
+            return super().save_formset(request, form, formset, change)
+        before = _grant_refs(ElectionGrant.objects.filter(election=form.instance))
+        super().save_formset(request, form, formset, change)
+        after = _grant_refs(ElectionGrant.objects.filter(election=form.instance))
+        for pk in sorted(before.keys() | after.keys()):
+            record_grant_change(actor=request.user, before=before.get(pk), after=after.get(pk))
+
     def delete_model(self, request, obj):
         from scheduling.services import delete_election
 
@@ -38,7 +66,24 @@ class ElectionAdmin(admin.ModelAdmin):
 
 @admin.register(ElectionGrant)
 class ElectionGrantAdmin(admin.ModelAdmin):
+    """Grants edited one by one; each add, change and delete is logged on its election."""
+
     list_display = ["user", "election", "permission", "created_at"]
     list_filter = ["permission"]
     autocomplete_fields = ["user", "election"]
     search_fields = ["user__username", "election__title"]
+
+    def save_model(self, request, obj, form, change):
+        before = _grant_refs(ElectionGrant.objects.filter(pk=obj.pk)).get(obj.pk) if obj.pk else None
+        super().save_model(request, obj, form, change)
+        record_grant_change(actor=request.user, before=before,
+                            after=GrantRef(obj.election, obj.user, obj.permission))
+
+    def delete_model(self, request, obj):
+        before = _grant_refs(ElectionGrant.objects.filter(pk=obj.pk)).get(obj.pk)
+        super().delete_model(request, obj)
+        record_grant_change(actor=request.user, before=before, after=None)
+
+    def delete_queryset(self, request, queryset):
+        for grant in queryset.order_by("pk"):
+            self.delete_model(request, grant)

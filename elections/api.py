@@ -18,7 +18,7 @@ from scheduling.models import ScheduledEvent, State
 from . import access
 from .errors import InvalidInput
 from .models import Election, Permission, StatusAction
-from .selectors import tree_ids, viewable_elections
+from .selectors import viewable_elections
 from .serializers import ElectionConfigSerializer, ElectionSerializer
 
 
@@ -130,7 +130,6 @@ class ActivityView(generics.GenericAPIView):
         if action is not None and action not in Action.values:
             return Response({"action": [f"Unknown action; use one of {', '.join(Action.values)}."]},
                             status=status.HTTP_400_BAD_REQUEST)
-        entries = entries_for(tree_ids(election), action=action,
-                              election_id=election_filter)
+        entries = entries_for(election.pk, action=action, election_id=election_filter)
         page = self.paginate_queryset(entries)
         return self.get_paginated_response(ActivityEntrySerializer(page, many=True).data)

@@ -5,6 +5,8 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import QuerySet
 
+from config.sql import id_in
+
 from .models import PERMISSION_RANK, Election, ElectionGrant
 
 
@@ -51,6 +53,11 @@ def ancestor_paths(election_ids: Iterable[int]) -> dict[int, list[int]]:
         for start_id, pk in cursor.fetchall():
             paths.setdefault(start_id, []).append(pk)
     return paths
+
+
+def parents_of(election_ids: set[int]) -> dict[int, int | None]:
+    """``{id: parent id or None}`` for the existing elections among the ids, in one query."""
+    return dict(Election.objects.filter(id_in("pk", election_ids)).values_list("pk", "parent_id"))
 
 
 def tree_ids(election: Election) -> list[int]:
