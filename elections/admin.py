@@ -26,7 +26,7 @@ class ElectionAdmin(admin.ModelAdmin):
         return False  # created through the API or the upload page, with their log rows
 
     def delete_model(self, request, obj):
-        from scheduling.services import delete_election
+        from scheduling.configuring import delete_election
 
         delete_election(obj, actor=request.user)
 

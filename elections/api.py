@@ -11,7 +11,7 @@ from activity_log.models import Action
 from activity_log.selectors import entries_for
 from activity_log.serializers import ActivityEntrySerializer
 from config.input import parse_id
-from scheduling import services as scheduling_services
+from scheduling import configuring
 from scheduling.election_config import import_election_config
 from scheduling.models import ScheduledEvent, State
 
@@ -89,7 +89,7 @@ class ElectionDetailView(APIView):
     def delete(self, request, pk: int):
         """Delete the election and its children; their pending events are cancelled and revoked."""
         election = election_for(request, pk, Permission.EDIT)
-        scheduling_services.delete_election(election, actor=request.user)
+        configuring.delete_election(election, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -102,7 +102,7 @@ class ElectionStatusActionView(APIView):
     @extend_schema(request=None, responses={200: ElectionSerializer})
     def post(self, request, pk: int):
         election = election_for(request, pk, Permission.EDIT)
-        scheduling_services.change_status(election, self.action_name, actor=request.user)
+        configuring.change_status(election, self.action_name, actor=request.user)
         election = with_api_prefetch(Election.objects.filter(pk=pk)).get()
         return Response(ElectionSerializer(election).data)
 

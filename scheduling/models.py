@@ -91,3 +91,8 @@ class PlannerHeartbeat(models.Model):
 
     def __str__(self):
         return f"planner tick at {self.last_tick_at:%Y-%m-%d %H:%M:%S} ({self.published} published)"
+
+
+def event_metadata(event: ScheduledEvent, **extra) -> dict:
+    """What every log row about an event says: its kind, time and task id, plus ``extra``."""
+    return {"kind": event.kind, "event_at": event.event_at, "task_id": event.task_id, **extra}

@@ -25,7 +25,7 @@ def test_rows_cannot_be_changed_or_deleted(alice):
 
 
 def test_log_survives_the_deletion_of_its_election(alice):
-    from scheduling.services import delete_election
+    from scheduling.configuring import delete_election
 
     election = create_election(title="Gone", created_by=alice)
     delete_election(election, actor=alice)
