@@ -202,7 +202,7 @@ def save_transitions(transitions: list[Transition], *, also_record: Iterable[Ent
           for t in transitions for c in t.changes),
         *also_record,
     ])
-    if statuses_changed.has_listeners():
+    if statuses_changed.has_listeners(Election):
         by_cause: dict[str, list[StatusChange]] = {}
         for transition in transitions:
             by_cause.setdefault(transition.metadata.get("source") or "manual", []).extend(transition.changes)

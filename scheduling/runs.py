@@ -122,6 +122,7 @@ def close_runs(runs: Iterable[ScheduledEvent], *, state: str, reason: str, actor
     when they may have been published. Returns how many were closed."""
     if state not in CLOSING:
         raise ValueError(f"a run is closed as superseded, cancelled or skipped, not {state!r}")
+    runs = list(runs)
     pks = [run.pk for run in runs]
     if not pks:
         return 0
