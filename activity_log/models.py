@@ -37,6 +37,15 @@ class Action(models.TextChoices):
     GRANT_ADDED = "grant_added", "access granted"
     GRANT_CHANGED = "grant_changed", "access changed"
     GRANT_REMOVED = "grant_removed", "access removed"
+    # Runs of automations (scheduling/runs.py): the same states as events, their own words.
+    RUN_SCHEDULED = "run_scheduled", "run scheduled"
+    RUN_SUPERSEDED = "run_superseded", "run replaced"
+    RUN_CANCELLED = "run_cancelled", "run cancelled"
+    RUN_TURNED_OFF = "run_turned_off", "run turned off"
+    RUN_TURNED_ON = "run_turned_on", "run turned on"
+    RUN_EXECUTED = "run_executed", "run executed"
+    RUN_SKIPPED = "run_skipped", "run skipped"
+    RUN_FAILED = "run_failed", "run failed"
 
 
 class ActivityEntryQuerySet(models.QuerySet):

@@ -34,7 +34,7 @@ def _setup_data() -> None:
 
     from elections import services as election_services
     from elections.models import Permission
-    from scheduling import services
+    from scheduling import configuring
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user(username="bench")
@@ -44,7 +44,7 @@ def _setup_data() -> None:
     soon = timezone.now() + timedelta(days=3)
     for i in range(CHILDREN):
         child = election_services.create_election(title=f"api-{i}", created_by=user, parent=root)
-        services.configure(child, {"start_voting": soon, "end_voting": soon + timedelta(days=1)},
+        configuring.configure(child, {"start_voting": soon, "end_voting": soon + timedelta(days=1)},
                            actor=user, replace=True)
 
 

@@ -159,7 +159,7 @@ def count_started(ids: list[int]) -> int:
 def lateness(ctx: Context) -> dict:
     """Many single events, spaced apart; lateness = status committed (seen) minus event_at."""
     from elections.models import Election
-    from scheduling import services
+    from scheduling import configuring
     from scheduling.models import ScheduledEvent
 
     n, gap = ctx.size(30, 300), 0.2
@@ -170,7 +170,7 @@ def lateness(ctx: Context) -> dict:
         due = {}
         for i, election in enumerate(Election.objects.filter(pk__in=ids).order_by("pk")):
             at = base + timedelta(seconds=i * gap)
-            services.configure(election, {"start_voting": at}, actor=None, replace=False)
+            configuring.configure(election, {"start_voting": at}, actor=None, replace=False)
             due[election.pk] = at
         seen: dict[int, datetime] = {}
         deadline = time.monotonic() + n * gap + 60
@@ -278,7 +278,7 @@ def baseline_one_by_one(root_id: int) -> float:
 
 def big_tree(ctx: Context) -> dict:
     from elections.models import Election
-    from scheduling import services
+    from scheduling import configuring
     from scheduling.models import ScheduledEvent
 
     children = ctx.size(2000, 10000)
@@ -290,7 +290,7 @@ def big_tree(ctx: Context) -> dict:
     analyze()
     with celery_processes(ctx):
         at = now_utc() + timedelta(seconds=2)
-        services.configure(Election.objects.get(pk=engine_root), {"start_voting": at}, actor=None,
+        configuring.configure(Election.objects.get(pk=engine_root), {"start_voting": at}, actor=None,
                            replace=False)
         time.sleep(max(0.0, (at - now_utc()).total_seconds()))
         wait_until(lambda: count_started(engine_ids) == len(engine_ids), timeout=120, interval=0.005,
@@ -318,7 +318,7 @@ ORDER BY next_dispatch_at LIMIT 1000 FOR UPDATE SKIP LOCKED"""
 
 
 def planner_tick(ctx: Context) -> dict:
-    from scheduling import services
+    from scheduling import planning
 
     sizes = ctx.size([1_000, 10_000, 100_000], [1_000, 100_000, 1_000_000])
     ticks = ctx.size(30, 50)
@@ -332,11 +332,11 @@ def planner_tick(ctx: Context) -> dict:
         analyze()
         insert_s = time.perf_counter() - t0
         for _ in range(3):
-            services.plan()
+            planning.plan()
         durations = []
         for _ in range(ticks):
             started = time.perf_counter()
-            published = services.plan()
+            published = planning.plan()
             durations.append(time.perf_counter() - started)
             assert published == 0, "no event should be due"
         with connection.cursor() as cur:
@@ -374,7 +374,7 @@ def api_load(ctx: Context) -> dict:
 
     from elections import services as election_services
     from elections.models import Permission
-    from scheduling import services
+    from scheduling import configuring
 
     clients = 16
     per_client = int(ctx.env.get("BENCH_API_REQUESTS_PER_CLIENT") or ctx.size(100, 250))
@@ -391,7 +391,7 @@ def api_load(ctx: Context) -> dict:
     from elections.models import Election
     soon = now_utc() + timedelta(days=3)
     for election in Election.objects.filter(pk__in=ids):
-        services.configure(election, {"start_voting": soon, "end_voting": soon + timedelta(days=1)},
+        configuring.configure(election, {"start_voting": soon, "end_voting": soon + timedelta(days=1)},
                            actor=user, replace=True)
     port = _free_port()
     server = processes.gunicorn(ctx.env, ctx.log_dir, port, workers).start()

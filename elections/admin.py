@@ -54,7 +54,7 @@ class ElectionAdmin(admin.ModelAdmin):
             record_grant_change(actor=request.user, before=before.get(pk), after=after.get(pk))
 
     def delete_model(self, request, obj):
-        from scheduling.services import delete_election
+        from scheduling.configuring import delete_election
 
         delete_election(obj, actor=request.user)
 

@@ -11,9 +11,9 @@ from activity_log.models import Action
 from activity_log.selectors import entries_for
 from activity_log.serializers import ActivityEntrySerializer
 from config.input import parse_id
-from scheduling import services as scheduling_services
+from scheduling import configuring
 from scheduling.election_config import import_election_config
-from scheduling.models import ScheduledEvent, State
+from scheduling.models import Kind, ScheduledEvent, State
 
 from . import access
 from .errors import InvalidInput
@@ -41,7 +41,8 @@ def id_param(request, name: str, explain: str) -> int | None:
 def with_api_prefetch(queryset):
     return queryset.prefetch_related(
         Prefetch("children", queryset=Election.objects.only("id", "parent_id")),
-        Prefetch("scheduled_events", queryset=ScheduledEvent.objects.filter(state=State.PENDING),
+        Prefetch("scheduled_events", queryset=ScheduledEvent.objects.filter(state=State.PENDING,
+                                                                         kind__in=Kind.VOTING),
                  to_attr="pending_events"),
     )
 
@@ -89,7 +90,7 @@ class ElectionDetailView(APIView):
     def delete(self, request, pk: int):
         """Delete the election and its children; their pending events are cancelled and revoked."""
         election = election_for(request, pk, Permission.EDIT)
-        scheduling_services.delete_election(election, actor=request.user)
+        configuring.delete_election(election, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -102,7 +103,7 @@ class ElectionStatusActionView(APIView):
     @extend_schema(request=None, responses={200: ElectionSerializer})
     def post(self, request, pk: int):
         election = election_for(request, pk, Permission.EDIT)
-        scheduling_services.change_status(election, self.action_name, actor=request.user)
+        configuring.change_status(election, self.action_name, actor=request.user)
         election = with_api_prefetch(Election.objects.filter(pk=pk)).get()
         return Response(ElectionSerializer(election).data)
 

@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from activity_log.views import activity_page
 from config.input import max_body_megabytes
+from scheduling.configuring import pending_events
 from scheduling.models import Kind
 from scheduling.selectors import history_for, next_pending_by_election
-from scheduling.services import pending_events
 
 from .access import election_for
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
@@ -74,7 +74,7 @@ def dashboard(request, pk: int):
         "election": election, "children": children,
         "start": start, "stop": stop, "status_actions": status_actions,
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
-        "kinds": [{"value": value, "label": label} for value, label in Kind.choices],
+        "kinds": [{"value": kind.value, "label": kind.label} for kind in Kind.VOTING],
         "page_data": page_data,
     })
 

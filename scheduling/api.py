@@ -14,7 +14,7 @@ from elections.serializers import (
     events_payload,
 )
 
-from . import selectors, services
+from . import configuring, selectors
 from .errors import ScheduleChanged
 from .serializers import EventHistorySerializer
 from .validation import parse_scheduled_events
@@ -30,7 +30,7 @@ WRITE_RESPONSES = {200: ScheduledEventsOutSerializer,
 
 
 def etag(pending: dict) -> str:
-    return f'"{services.schedule_version(pending)}"'
+    return f'"{configuring.schedule_version(pending)}"'
 
 
 def if_match(request) -> set[str] | None:
@@ -50,14 +50,14 @@ class ScheduledEventsView(APIView):
 
     def get(self, request, pk: int):
         election = election_for(request, pk)
-        pending = services.pending_events(election.pk)
+        pending = configuring.pending_events(election.pk)
         return Response(events_payload(pending), headers={"ETag": etag(pending)})
 
     def _write(self, request, pk: int, *, partial: bool):
         election = election_for(request, pk, Permission.SCHEDULE_EVENTS)
         events = parse_scheduled_events(request.data, partial=partial)
         try:
-            pending = services.configure(election, events, actor=request.user, replace=not partial,
+            pending = configuring.configure(election, events, actor=request.user, replace=not partial,
                                          expected_version=if_match(request))
         except ScheduleChanged as stale:
             last = stale.changes[-1] if stale.changes else None

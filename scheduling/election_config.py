@@ -15,7 +15,7 @@ from elections.models import Election, Permission
 from elections.selectors import user_can
 from elections.services import check_tree_depth, create_election
 
-from .services import configure
+from .configuring import configure
 from .validation import parse_scheduled_events
 
 FIELDS = ("title", "description", "parent", "children", "scheduled_events")

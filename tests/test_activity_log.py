@@ -25,7 +25,7 @@ def test_rows_cannot_be_changed_or_deleted(alice):
 
 
 def test_log_survives_the_deletion_of_its_election(alice):
-    from scheduling.services import delete_election
+    from scheduling.configuring import delete_election
 
     election = create_election(title="Gone", created_by=alice)
     delete_election(election, actor=alice)
@@ -37,7 +37,7 @@ def test_log_survives_the_deletion_of_its_election(alice):
 # --- a deleted child's history stays in its parent's log (H16) ----------------------------
 
 def test_a_deleted_childs_rows_stay_in_the_parents_log(alice, api, client):
-    from scheduling.services import delete_election
+    from scheduling.configuring import delete_election
 
     root = create_election(title="General", created_by=alice)
     child = create_election(title="North <b>", parent=root, created_by=alice)

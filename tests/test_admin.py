@@ -5,7 +5,7 @@ import pytest
 from activity_log.models import Action, ActivityEntry
 from elections.models import Election
 from elections.services import create_election
-from scheduling import services
+from scheduling import configuring, dispatching
 from scheduling.models import ScheduledEvent, State
 from tests.helpers import in_seconds
 
@@ -19,11 +19,11 @@ def admin_client(client, make_user):
 
 
 def test_deleting_in_the_admin_cancels_pending_events_and_logs(admin_client, alice, monkeypatch):
-    monkeypatch.setattr(services, "revoke", lambda ids: None)
-    monkeypatch.setattr("scheduling.tasks.fire_event.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr(dispatching, "revoke", lambda ids: None)
+    monkeypatch.setattr(dispatching, "send", lambda *a, **k: None)
     election = create_election(title="General", created_by=alice)
     create_election(title="North", parent=election, created_by=alice)
-    event = services.configure(election, {"start_voting": in_seconds(60)}, actor=alice,
+    event = configuring.configure(election, {"start_voting": in_seconds(60)}, actor=alice,
                                replace=True)["start_voting"]
     response = admin_client.post("/admin/elections/election/", {
         "action": "delete_selected", "_selected_action": [election.pk], "post": "yes"})

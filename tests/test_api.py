@@ -16,11 +16,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     """These tests check the HTTP contract; delivery is covered by test_integration."""
-    from scheduling import services
-    from scheduling.tasks import fire_event
+    from scheduling import dispatching
 
-    monkeypatch.setattr(fire_event, "apply_async", lambda *a, **k: None)
-    monkeypatch.setattr(services, "revoke", lambda ids: None)
+    monkeypatch.setattr(dispatching, "send", lambda *a, **k: None)
+    monkeypatch.setattr(dispatching, "revoke", lambda ids: None)
 
 
 def create(api, **config):

@@ -16,7 +16,7 @@ from config.api import MAX_ERRORS
 from config.input import MAX_JSON_DEPTH
 from elections.models import Election
 from elections.services import MAX_TREE_DEPTH, create_election
-from scheduling import services as scheduling_services
+from scheduling import configuring, dispatching
 from scheduling.models import Kind, ScheduledEvent, State
 from tests.conftest import client_for
 from tests.helpers import in_seconds, iso
@@ -29,10 +29,8 @@ HUGE_ID = "9" * 25
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     """These tests check what the HTTP layer answers; delivery is covered elsewhere."""
-    from scheduling.tasks import fire_event
-
-    monkeypatch.setattr(fire_event, "apply_async", lambda *a, **k: None)
-    monkeypatch.setattr(scheduling_services, "revoke", lambda ids: None)
+    monkeypatch.setattr(dispatching, "send", lambda *a, **k: None)
+    monkeypatch.setattr(dispatching, "revoke", lambda ids: None)
 
 
 def send(client, method: str, url: str, body: str, content_type: str = "application/json"):
@@ -216,7 +214,7 @@ def test_an_upload_nested_deeper_than_the_limit_is_refused_naming_children(api):
 def test_a_tree_700_levels_deep_is_deleted_keeping_its_log_and_cancelling_its_events(api, alice):
     elections = chain(700, alice)
     root, deepest = elections[0], elections[-1]
-    scheduling_services.configure(deepest, {Kind.START_VOTING: in_seconds(3600)}, actor=alice, replace=False)
+    configuring.configure(deepest, {Kind.START_VOTING: in_seconds(3600)}, actor=alice, replace=False)
     event = ScheduledEvent.objects.get(election_id=deepest.pk)
 
     response = api.delete(f"/api/elections/{root.pk}/")

@@ -146,15 +146,15 @@ def test_elections_due_at_one_instant_open_from_one_message_each_checked_by_its_
 
 
 def test_overdue_event_whose_message_was_lost_is_recovered_by_the_planner(api, worker, beat, monkeypatch):
-    from scheduling import services
+    from scheduling import dispatching
 
     # The message is lost: publishing "succeeds" but nothing reaches the broker.
-    monkeypatch.setattr(fire_event, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatching, "send", lambda *args, **kwargs: None)
     root = create_tree(api, start_at=in_seconds(1))
     monkeypatch.undo()
     pending = ScheduledEvent.objects.get(election_id=root["id"], state=State.PENDING)
     assert pending.dispatch_count == 1
-    assert services.redispatch_after().total_seconds() == 3
+    assert dispatching.redispatch_after().total_seconds() == 3
 
     wait_until(lambda: status_of(root["id"]) == Status.STARTED, timeout=20,
                message="the planner to re-publish the overdue event")

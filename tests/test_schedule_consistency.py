@@ -10,7 +10,7 @@ from activity_log.models import Action, ActivityEntry
 from activity_log.presentation import describe
 from elections.models import Permission, Status
 from elections.services import create_election, grant
-from scheduling import services
+from scheduling import configuring, dispatching, executing
 from scheduling.errors import ScheduleChanged
 from scheduling.models import ScheduledEvent, State
 from tests.conftest import client_for
@@ -24,11 +24,8 @@ DAY = 24 * 3600
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     """The rules are checked before anything is sent; delivery is covered by test_integration."""
-    from scheduling.tasks import fire_event, fire_events
-
-    monkeypatch.setattr(fire_event, "apply_async", lambda *a, **k: None)
-    monkeypatch.setattr(fire_events, "apply_async", lambda *a, **k: None)
-    monkeypatch.setattr(services, "revoke", lambda ids: None)
+    monkeypatch.setattr(dispatching, "send", lambda *a, **k: None)
+    monkeypatch.setattr(dispatching, "revoke", lambda ids: None)
 
 
 @pytest.fixture
@@ -69,7 +66,7 @@ def patch(api, election, body, **headers):
 
 def test_a_child_cannot_close_before_its_parent_opens(api, tree):
     root, north, _ = tree
-    services.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=None, replace=True)
+    configuring.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=None, replace=True)
     before, log_size = pending(north.pk), ActivityEntry.objects.count()
     response = patch(api, north, {"end_voting": {"event_at": iso(at(1))}})
     assert response.status_code == 400
@@ -87,7 +84,7 @@ def test_a_child_cannot_close_before_its_parent_opens(api, tree):
 ])
 def test_a_grandchilds_times_are_checked_against_every_ancestor(api, tree, child, words):
     root, _, ward = tree
-    services.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=None, replace=True)
+    configuring.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=None, replace=True)
     [(kind, days)] = child.items()
     response = patch(api, ward, {kind: {"event_at": iso(at(days))}})
     assert response.status_code == 400, response.content
@@ -97,7 +94,7 @@ def test_a_grandchilds_times_are_checked_against_every_ancestor(api, tree, child
 
 def test_a_child_may_not_open_after_its_parent_closed(api, tree):
     root, north, _ = tree
-    services.configure(root, {"end_voting": at(2)}, actor=None, replace=True)  # started by hand, say
+    configuring.configure(root, {"end_voting": at(2)}, actor=None, replace=True)  # started by hand, say
     response = patch(api, north, {"start_voting": {"event_at": iso(at(3))}})
     assert response.status_code == 400
     assert response.json()["start_voting"]["event_at"][0].startswith(
@@ -106,7 +103,7 @@ def test_a_child_may_not_open_after_its_parent_closed(api, tree):
 
 def test_a_child_inside_its_parents_window_is_accepted(api, tree):
     root, north, ward = tree
-    services.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=None, replace=True)
+    configuring.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=None, replace=True)
     assert patch(api, north, {"start_voting": {"event_at": iso(at(2))},
                               "end_voting": {"event_at": iso(at(4))}}).status_code == 200
     assert patch(api, ward, {"end_voting": {"event_at": iso(at(3))}}).status_code == 200
@@ -114,7 +111,7 @@ def test_a_child_inside_its_parents_window_is_accepted(api, tree):
 
 def test_moving_a_parent_is_checked_against_its_descendants(api, tree):
     root, _, ward = tree
-    services.configure(ward, {"end_voting": at(3)}, actor=None, replace=True)
+    configuring.configure(ward, {"end_voting": at(3)}, actor=None, replace=True)
     before = pending(root.pk)
     response = patch(api, root, {"start_voting": {"event_at": iso(at(4))}})
     assert response.status_code == 400
@@ -147,7 +144,7 @@ def test_a_write_from_a_stale_version_is_a_412_that_names_who_changed_what(api, 
     root, _, _ = tree
     bob = make_user("bob", can_create=False)
     grant(bob, root, Permission.SCHEDULE_EVENTS)
-    services.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=alice, replace=True)
+    configuring.configure(root, {"start_voting": at(2), "end_voting": at(5)}, actor=alice, replace=True)
     read = api.get(f"/api/elections/{root.pk}/scheduled-events/")
     version = read.headers["ETag"]
     assert version.startswith('"') and version.endswith('"')
@@ -177,10 +174,11 @@ def test_a_write_from_a_stale_version_is_a_412_that_names_who_changed_what(api, 
 
 def test_the_version_is_checked_under_the_lock_in_configure(alice, tree):
     root, _, _ = tree
-    version = services.schedule_version(services.pending_events(root.pk))
-    services.configure(root, {"start_voting": at(1)}, actor=alice, replace=False, expected_version=version)
+    version = configuring.schedule_version(configuring.pending_events(root.pk))
+    configuring.configure(root, {"start_voting": at(1)}, actor=alice, replace=False, expected_version=version)
     with pytest.raises(ScheduleChanged) as refused:
-        services.configure(root, {"end_voting": at(2)}, actor=alice, replace=False, expected_version=version)
+        configuring.configure(root, {"end_voting": at(2)}, actor=alice, replace=False,
+                              expected_version=version)
     assert "alice changed them" in refused.value.message
     assert [kind for kind, _, _ in pending(root.pk)] == ["start_voting"]
 
@@ -209,7 +207,7 @@ def test_an_event_still_runs_for_a_user_since_deactivated_or_without_the_grant(a
     gone.save()
     grant(demoted, root, Permission.VIEW)  # lost schedule-events (and never had it on Other)
 
-    outcomes = services.execute_events([(e.pk, e.task_id) for e in events])
+    outcomes = executing.execute_events([(e.pk, e.task_id) for e in events])
     assert outcomes == {events[0].pk: "done", events[1].pk: "done", events[2].pk: "done",
                         events[3].pk: "skipped"}  # Solo has not started
     assert status_of(root.pk) == Status.STARTED and status_of(other.pk) == Status.STARTED
@@ -235,4 +233,4 @@ def test_the_schedulers_standing_costs_one_query_per_delivery(alice, make_user,
     events = [due_event(e, "start_voting", users[i % 5]) for i, e in enumerate(elections)]
     events = list(ScheduledEvent.objects.select_related("scheduled_by").filter(pk__in=[e.pk for e in events]))
     with django_assert_max_num_queries(1):
-        assert services._schedulers_standing(events) == {}
+        assert executing._schedulers_standing(events) == {}

@@ -10,7 +10,7 @@ from activity_log.models import Action, ActivityEntry
 from elections.errors import InvalidInput, TransitionNotAllowed
 from elections.models import Election, Status
 from elections.services import create_election
-from scheduling import services
+from scheduling import configuring, dispatching, executing, planning
 from scheduling.models import ScheduledEvent, State
 from tests.helpers import actions_of, in_seconds, status_of
 
@@ -21,13 +21,15 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     """Record what would be published and revoked (the broker is tested in test_integration)."""
     record = {"published": [], "revoked": []}
-    from scheduling.tasks import fire_event, fire_events
 
-    monkeypatch.setattr(fire_event, "apply_async",
-                        lambda args, task_id, eta, **kw: record["published"].append((args[0], task_id, eta)))
-    monkeypatch.setattr(fire_events, "apply_async", lambda args, eta, **kw: record["published"].extend(
-        (event_id, task_id, eta) for event_id, task_id in args[0]))
-    monkeypatch.setattr(services, "revoke", lambda ids: record["revoked"].extend(ids))
+    def send(name, args, task_id=None, eta=None, **kw):
+        if name == dispatching.FIRE_EVENT:
+            record["published"].append((args[0], task_id, eta))
+        else:
+            record["published"].extend((event_id, task_id, eta) for event_id, task_id in args[0])
+
+    monkeypatch.setattr(dispatching, "send", send)
+    monkeypatch.setattr(dispatching, "revoke", lambda ids: record["revoked"].extend(ids))
     return record
 
 
@@ -40,7 +42,7 @@ def tree(alice):
 
 
 def configure(election, actor, replace=True, **events):
-    return services.configure(election, events, actor=actor, replace=replace)
+    return configuring.configure(election, events, actor=actor, replace=replace)
 
 
 def test_scheduling_creates_a_pending_row_a_log_row_and_publishes_after_commit(
@@ -66,10 +68,10 @@ def test_event_beyond_the_horizon_is_not_published_until_the_planner_reaches_it(
     with django_capture_on_commit_callbacks(execute=True):
         event = configure(root, alice, end_voting=timezone.now() + timedelta(days=21))["end_voting"]
     assert sent["published"] == []
-    assert services.plan() == 0
+    assert planning.plan() == 0
     horizon_reached = event.event_at - timedelta(seconds=settings.SCHEDULING_HORIZON_SECONDS)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.plan(now=horizon_reached + timedelta(seconds=1)) == 1
+        assert planning.plan(now=horizon_reached + timedelta(seconds=1)) == 1
     assert [p[1] for p in sent["published"]] == [event.task_id]
 
 
@@ -116,9 +118,9 @@ def test_unchanged_time_keeps_the_row_and_task(alice, tree, sent, django_capture
 def test_full_update_cancels_a_kind_left_out_and_partial_keeps_it(alice, tree, sent):
     root, *_ = tree
     both = configure(root, alice, start_voting=in_seconds(60), end_voting=in_seconds(120))
-    kept = services.configure(root, {"end_voting": in_seconds(180)}, actor=alice, replace=False)
+    kept = configuring.configure(root, {"end_voting": in_seconds(180)}, actor=alice, replace=False)
     assert kept["start_voting"].pk == both["start_voting"].pk
-    replaced = services.configure(root, {"end_voting": kept["end_voting"].event_at}, actor=alice,
+    replaced = configuring.configure(root, {"end_voting": kept["end_voting"].event_at}, actor=alice,
                                   replace=True)
     assert "start_voting" not in replaced
     assert ScheduledEvent.objects.get(pk=both["start_voting"].pk).state == State.CANCELLED
@@ -137,7 +139,7 @@ def test_bad_schedules_are_refused_and_change_nothing(alice, tree, sent, events,
     with pytest.raises(InvalidInput) as caught:
         configure(root, alice, **{k: base + timedelta(seconds=v) for k, v in events.items()})
     assert "event_at" in caught.value.detail[field]
-    assert services.pending_events(root.pk) == before
+    assert configuring.pending_events(root.pk) == before
     assert ActivityEntry.objects.count() == log_rows
 
 
@@ -145,13 +147,13 @@ def test_end_must_follow_the_start_already_stored(alice, tree, sent):
     root, *_ = tree
     configure(root, alice, start_voting=in_seconds(120))
     with pytest.raises(InvalidInput) as caught:
-        services.configure(root, {"end_voting": in_seconds(60)}, actor=alice, replace=False)
+        configuring.configure(root, {"end_voting": in_seconds(60)}, actor=alice, replace=False)
     assert "after the start of voting" in caught.value.detail["end_voting"]["event_at"][0]
 
 
 def test_start_cannot_be_scheduled_for_an_election_already_started(alice, tree, sent):
     root, *_ = tree
-    services.change_status(root, "start", actor=alice)
+    configuring.change_status(root, "start", actor=alice)
     with pytest.raises(InvalidInput) as caught:
         configure(root, alice, start_voting=in_seconds(60))
     assert "already started" in caught.value.detail["start_voting"]["event_at"][0]
@@ -174,7 +176,7 @@ def test_manual_start_changes_the_tree_and_cancels_the_pending_start(
     with django_capture_on_commit_callbacks(execute=True):  # within the horizon: sent
         pending = configure(root, alice, start_voting=in_seconds(10), end_voting=in_seconds(120))
     with django_capture_on_commit_callbacks(execute=True):
-        services.change_status(root, "start", actor=alice)
+        configuring.change_status(root, "start", actor=alice)
     assert set(Election.objects.values_list("status", flat=True)) == {Status.STARTED}
     assert ScheduledEvent.objects.get(pk=pending["start_voting"].pk).state == State.CANCELLED
     assert ScheduledEvent.objects.get(pk=pending["end_voting"].pk).state == State.PENDING
@@ -186,9 +188,9 @@ def test_manual_start_changes_the_tree_and_cancels_the_pending_start(
 
 def test_manual_stop_cancels_both_kinds(alice, tree, sent):
     root, *_ = tree
-    services.change_status(root, "start", actor=alice)
+    configuring.change_status(root, "start", actor=alice)
     end = configure(root, alice, end_voting=in_seconds(60))["end_voting"]
-    services.change_status(root, "stop", actor=alice)
+    configuring.change_status(root, "stop", actor=alice)
     assert ScheduledEvent.objects.get(pk=end.pk).state == State.CANCELLED
 
 
@@ -196,7 +198,7 @@ def test_transition_not_allowed_changes_nothing(alice, tree):
     root, *_ = tree
     expected = "its status is notstarted; suspend needs resumed or started"
     with pytest.raises(TransitionNotAllowed, match=expected):
-        services.change_status(root, "suspend", actor=alice)
+        configuring.change_status(root, "suspend", actor=alice)
     assert not ActivityEntry.objects.filter(action=Action.STATUS_CHANGED).exists()
 
 
@@ -207,7 +209,7 @@ def test_deleting_an_election_cancels_and_revokes_its_and_its_descendants_events
         mine = configure(root, alice, start_voting=in_seconds(10))["start_voting"]
         child = configure(north, alice, end_voting=in_seconds(15))["end_voting"]
     with django_capture_on_commit_callbacks(execute=True):
-        services.delete_election(root, actor=alice)
+        configuring.delete_election(root, actor=alice)
     assert not Election.objects.exists()
     for event in (mine, child):
         event.refresh_from_db()
@@ -228,7 +230,7 @@ def due_event(election, kind, actor, seconds_ago=0.5):
 def test_execution_flips_the_whole_tree_in_one_go_and_records_lateness(alice, tree, sent):
     root, north, deep = tree
     event = due_event(root, "start_voting", alice)
-    assert services.execute_event(event.pk, event.task_id) == "done"
+    assert executing.execute_event(event.pk, event.task_id) == "done"
     assert set(Election.objects.values_list("status", flat=True)) == {Status.STARTED}
     event.refresh_from_db()
     assert event.state == State.DONE
@@ -243,10 +245,10 @@ def test_execution_flips_the_whole_tree_in_one_go_and_records_lateness(alice, tr
 
 def test_children_whose_status_does_not_allow_it_are_left_alone(alice, tree, sent):
     root, north, deep = tree
-    services.change_status(north, "start", actor=alice)
-    services.change_status(north, "stop", actor=alice)
+    configuring.change_status(north, "start", actor=alice)
+    configuring.change_status(north, "stop", actor=alice)
     event = due_event(root, "start_voting", alice)
-    services.execute_event(event.pk, event.task_id)
+    executing.execute_event(event.pk, event.task_id)
     assert Election.objects.get(pk=north.pk).status == Status.STOPPED
     assert Election.objects.get(pk=deep.pk).status == Status.STOPPED
     assert Election.objects.get(pk=root.pk).status == Status.STARTED
@@ -255,10 +257,10 @@ def test_children_whose_status_does_not_allow_it_are_left_alone(alice, tree, sen
 def test_second_delivery_and_a_stale_task_id_change_nothing_and_say_so(alice, tree, sent):
     root, *_ = tree
     event = due_event(root, "start_voting", alice)
-    assert services.execute_event(event.pk, "some-other-task-id") == "discarded"
+    assert executing.execute_event(event.pk, "some-other-task-id") == "discarded"
     assert Election.objects.get(pk=root.pk).status == Status.NOT_STARTED
-    assert services.execute_event(event.pk, event.task_id) == "done"
-    assert services.execute_event(event.pk, event.task_id) == "discarded"
+    assert executing.execute_event(event.pk, event.task_id) == "done"
+    assert executing.execute_event(event.pk, event.task_id) == "discarded"
     reasons = [row.metadata["reason"] for row in actions_of(root.pk, Action.TASK_DISCARDED)]
     assert "is not the event's current task" in reasons[0]
     assert "done, not pending" in reasons[1]
@@ -268,7 +270,7 @@ def test_second_delivery_and_a_stale_task_id_change_nothing_and_say_so(alice, tr
 def test_scheduled_start_of_an_election_started_by_hand_is_skipped_with_the_reason(alice, tree, sent):
     root, *_ = tree
     event = due_event(root, "end_voting", alice)
-    assert services.execute_event(event.pk, event.task_id) == "skipped"
+    assert executing.execute_event(event.pk, event.task_id) == "skipped"
     event.refresh_from_db()
     assert event.state == State.SKIPPED and "election is notstarted" in event.reason
     [skipped] = actions_of(root.pk, Action.EVENT_SKIPPED)
@@ -281,7 +283,7 @@ def test_early_delivery_is_published_again_for_its_time(
     event = ScheduledEvent.objects.create(election=root, kind="start_voting", event_at=in_seconds(30),
                                           next_dispatch_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.execute_event(event.pk, event.task_id) == "early"
+        assert executing.execute_event(event.pk, event.task_id) == "early"
     assert sent["published"] == [(event.pk, event.task_id, event.event_at)]
     assert Election.objects.get(pk=root.pk).status == Status.NOT_STARTED
 
@@ -292,7 +294,7 @@ def test_events_due_together_open_in_one_delivery_each_guarded_by_its_own_task_i
     elections = [create_election(title=f"Ward {i}", created_by=alice) for i in range(4)]
     events = [due_event(e, "start_voting", alice) for e in elections]
     stale, *current = events
-    outcomes = services.execute_events(
+    outcomes = executing.execute_events(
         [(stale.pk, "an-old-task-id"), *((e.pk, e.task_id) for e in current)], batch_task_id="batch-1")
     assert outcomes == {stale.pk: "discarded", **{e.pk: "done" for e in current}}
     assert status_of(stale.election_id) == Status.NOT_STARTED
@@ -312,7 +314,7 @@ def test_an_event_made_moot_by_an_earlier_one_in_the_same_delivery_is_cancelled_
     root, north, deep = tree
     parent_start = due_event(root, "start_voting", alice)
     child_start = due_event(north, "start_voting", alice)
-    outcomes = services.execute_events([(child_start.pk, child_start.task_id),
+    outcomes = executing.execute_events([(child_start.pk, child_start.task_id),
                                         (parent_start.pk, parent_start.task_id)])
     assert outcomes == {parent_start.pk: "done", child_start.pk: "cancelled"}
     child_start.refresh_from_db()
@@ -326,7 +328,7 @@ def test_one_delivery_runs_its_events_in_order_as_if_delivered_one_by_one(alice,
     root, north, _ = tree
     start = due_event(root, "start_voting", alice)
     stop_child = due_event(north, "end_voting", alice)  # allowed only once the parent's start ran
-    outcomes = services.execute_events([(start.pk, start.task_id), (stop_child.pk, stop_child.task_id)])
+    outcomes = executing.execute_events([(start.pk, start.task_id), (stop_child.pk, stop_child.task_id)])
     assert outcomes == {start.pk: "done", stop_child.pk: "done"}
     assert (status_of(root.pk), status_of(north.pk)) == (Status.STARTED, Status.STOPPED)
     assert [(c.metadata["from"], c.metadata["to"]) for c in actions_of(north.pk, Action.STATUS_CHANGED)] == [
@@ -337,7 +339,7 @@ def test_overdue_events_of_one_election_run_in_order_of_time_not_of_id(alice, se
     election = create_election(title="Outage", created_by=alice)
     end = due_event(election, "end_voting", alice, seconds_ago=60)  # the lower id ...
     start = due_event(election, "start_voting", alice, seconds_ago=120)  # ... but the earlier time
-    outcomes = services.execute_events([(end.pk, end.task_id), (start.pk, start.task_id)])
+    outcomes = executing.execute_events([(end.pk, end.task_id), (start.pk, start.task_id)])
     assert outcomes == {start.pk: "done", end.pk: "done"}
     assert status_of(election.pk) == Status.STOPPED
 
@@ -350,7 +352,7 @@ def test_a_delivery_mixing_due_early_skipped_and_missing_events_handles_each(
                                             next_dispatch_at=timezone.now())
     not_allowed = due_event(skipped, "end_voting", alice)
     with django_capture_on_commit_callbacks(execute=True):
-        outcomes = services.execute_events([(e.pk, e.task_id) for e in (due_now, not_yet, not_allowed)]
+        outcomes = executing.execute_events([(e.pk, e.task_id) for e in (due_now, not_yet, not_allowed)]
                                            + [(999_999, "no-such-event")])
     assert outcomes == {due_now.pk: "done", not_yet.pk: "early", not_allowed.pk: "skipped",
                         999_999: "missing"}
@@ -360,21 +362,21 @@ def test_a_delivery_mixing_due_early_skipped_and_missing_events_handles_each(
 
 
 def test_events_due_at_one_instant_are_published_together_in_bounded_batches(alice, monkeypatch):
-    from scheduling.tasks import fire_event, fire_events
-
     messages = []
-    monkeypatch.setattr(fire_event, "apply_async",
-                        lambda args, task_id, eta, **kw: messages.append(("one", [args[0]], task_id, eta)))
-    monkeypatch.setattr(fire_events, "apply_async", lambda args, eta, **kw: messages.append(
-        ("batch", [pk for pk, _ in args[0]], None, eta)))
+
+    def send(name, args, task_id=None, eta=None, **kw):
+        messages.append(("one", [args[0]], task_id, eta) if name == dispatching.FIRE_EVENT
+                        else ("batch", [pk for pk, _ in args[0]], None, eta))
+
+    monkeypatch.setattr(dispatching, "send", send)
     at, alone_at = in_seconds(10), in_seconds(11)
-    size = services.FIRE_BATCH_SIZE
+    size = dispatching.FIRE_BATCH_SIZE
     together = [ScheduledEvent.objects.create(
         election=create_election(title=f"E{i}"), kind="start_voting", event_at=at,
         next_dispatch_at=timezone.now()) for i in range(size + 5)]
     alone = ScheduledEvent.objects.create(election=create_election(title="Alone"), kind="start_voting",
                                           event_at=alone_at, next_dispatch_at=timezone.now())
-    assert services.plan() == size + 6
+    assert planning.plan() == size + 6
     assert sorted((kind, len(pks), eta) for kind, pks, _, eta in messages) == sorted([
         ("batch", size, at), ("batch", 5, at), ("one", 1, alone_at)])
     assert sorted(pk for _, pks, _, _ in messages for pk in pks) == sorted(
@@ -386,13 +388,10 @@ def test_events_due_at_one_instant_are_published_together_in_bounded_batches(ali
 def test_overdue_events_of_one_tree_share_a_message_so_a_start_cannot_run_after_its_end(
         alice, monkeypatch):
     """Outage recovery: messages run in parallel, so a tree's start and end must not be split."""
-    from scheduling.tasks import fire_event, fire_events
-
     messages = []
-    monkeypatch.setattr(fire_event, "apply_async", lambda args, task_id, **kw: messages.append([args[0]]))
-    monkeypatch.setattr(fire_events, "apply_async",
-                        lambda args, **kw: messages.append([pk for pk, _ in args[0]]))
-    monkeypatch.setattr(services, "FIRE_BATCH_SIZE", 3)
+    monkeypatch.setattr(dispatching, "send", lambda name, args, **kw: messages.append(
+        [args[0]] if name == dispatching.FIRE_EVENT else [pk for pk, _ in args[0]]))
+    monkeypatch.setattr(dispatching, "FIRE_BATCH_SIZE", 3)
 
     def overdue(election, kind, seconds_ago):
         return ScheduledEvent.objects.create(election=election, kind=kind, event_at=in_seconds(-seconds_ago),
@@ -410,7 +409,7 @@ def test_overdue_events_of_one_tree_share_a_message_so_a_start_cannot_run_after_
     siblings = [overdue(create_election(title=f"Sibling-{i}", parent=no_event), "start_voting", 10)
                 for i in range(4)]
 
-    assert services.plan() == 13
+    assert planning.plan() == 13
     assert sorted(pk for message in messages for pk in message) == sorted(
         [parent_start, *others, child_end, *big_tree, *siblings])
     [with_parent] = [m for m in messages if parent_start in m]
@@ -424,29 +423,26 @@ def test_overdue_events_of_one_tree_share_a_message_so_a_start_cannot_run_after_
 def test_a_failed_tree_read_still_publishes_every_event_split_by_time(alice, monkeypatch):
     from django.db import DatabaseError
 
-    from scheduling.tasks import fire_event, fire_events
-
     messages = []
-    monkeypatch.setattr(fire_event, "apply_async", lambda args, **kw: messages.append([args[0]]))
-    monkeypatch.setattr(fire_events, "apply_async",
-                        lambda args, **kw: messages.append([pk for pk, _ in args[0]]))
-    monkeypatch.setattr(services, "FIRE_BATCH_SIZE", 2)
+    monkeypatch.setattr(dispatching, "send", lambda name, args, **kw: messages.append(
+        [args[0]] if name == dispatching.FIRE_EVENT else [pk for pk, _ in args[0]]))
+    monkeypatch.setattr(dispatching, "FIRE_BATCH_SIZE", 2)
 
     def unavailable(ids):
         raise DatabaseError("connection lost")
 
-    monkeypatch.setattr(services, "ancestor_paths", unavailable)
+    monkeypatch.setattr(dispatching, "ancestor_paths", unavailable)
     due = [ScheduledEvent.objects.create(election=create_election(title=f"E{i}"), kind="start_voting",
                                          event_at=in_seconds(-10 + i), next_dispatch_at=timezone.now()).pk
            for i in range(5)]
-    assert services.plan() == 5
+    assert planning.plan() == 5
     assert messages == [due[0:2], due[2:4], due[4:]]
 
 
 def test_failure_marks_the_event_failed_with_a_summary(alice, tree):
     root, *_ = tree
     event = due_event(root, "start_voting", alice)
-    services.record_failure(event.pk, event.task_id, ValueError("boom"))
+    executing.record_failure(event.pk, event.task_id, ValueError("boom"))
     event.refresh_from_db()
     assert event.state == State.FAILED and event.reason == "ValueError: boom"
     assert actions_of(root.pk, Action.EVENT_FAILED)[0].metadata["error"] == "ValueError: boom"
@@ -458,13 +454,13 @@ def test_planner_republishes_an_overdue_event_with_backoff(alice, tree, sent,
     event = due_event(root, "start_voting", alice, seconds_ago=1)
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.plan(now=now) == 1
+        assert planning.plan(now=now) == 1
     first = ScheduledEvent.objects.get(pk=event.pk)
     assert first.dispatch_count == 1
-    assert services.plan(now=now) == 0  # not again at once
+    assert planning.plan(now=now) == 0  # not again at once
     later = first.next_dispatch_at + timedelta(milliseconds=1)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.plan(now=later) == 1
+        assert planning.plan(now=later) == 1
     second = ScheduledEvent.objects.get(pk=event.pk)
     assert second.dispatch_count == 2
     assert second.next_dispatch_at - second.dispatched_at > first.next_dispatch_at - first.dispatched_at
@@ -478,7 +474,7 @@ def test_an_event_published_on_commit_is_claimed_so_a_planner_tick_does_not_send
     with django_capture_on_commit_callbacks() as callbacks:
         event = configure(root, alice, start_voting=in_seconds(10))["start_voting"]
     # committed, but the on-commit publish has not run yet: a planner tick now finds nothing due
-    assert services.plan() == 0
+    assert planning.plan() == 0
     callbacks[0]()
     assert [p[1] for p in sent["published"]] == [event.task_id]
 
@@ -489,17 +485,17 @@ def test_an_error_in_a_batch_fails_only_the_event_that_raises_it(alice, sent, mo
     from scheduling import tasks
 
     good, bad = (due_event(create_election(title=t), "start_voting", alice) for t in ("Good", "Bad"))
-    execute_events = services.execute_events
+    execute_events = executing.execute_events
 
     def broken_for_bad(deliveries, **kwargs):
         if bad.pk in dict(deliveries):
             raise ValueError("a bug that only this event triggers")
         return execute_events(deliveries, **kwargs)
 
-    monkeypatch.setattr(services, "execute_events", broken_for_bad)
+    monkeypatch.setattr(executing, "execute_events", broken_for_bad)
     task = SimpleNamespace(name="fire_events", request=SimpleNamespace(id="batch-2", retries=0))
     with pytest.raises(ValueError):
-        tasks._execute(task, [(good.pk, good.task_id), (bad.pk, bad.task_id)], batch_task_id="batch-2")
+        tasks._deliver(task, [(good.pk, good.task_id), (bad.pk, bad.task_id)], batch_task_id="batch-2")
     assert status_of(good.election_id) == Status.STARTED
     assert ScheduledEvent.objects.get(pk=good.pk).state == State.DONE
     bad.refresh_from_db()

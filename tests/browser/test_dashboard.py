@@ -14,7 +14,7 @@ from activity_log.models import ActivityEntry
 from activity_log.presentation import format_utc
 from elections.models import Permission, Status
 from elections.services import create_election, grant
-from scheduling import services as scheduling
+from scheduling import configuring as scheduling
 from scheduling.models import ScheduledEvent, State
 from tests.browser.conftest import log_in
 from tests.helpers import status_of

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from elections.models import Permission
 from elections.services import create_election, grant
-from scheduling import services as scheduling
+from scheduling import configuring as scheduling
 from scheduling.models import ScheduledEvent, State
 from tests.browser.test_dashboard import open_dialog
 

@@ -11,7 +11,7 @@ from activity_log.models import Action, ActivityEntry
 from activity_log.presentation import describe, format_seconds, format_utc
 from elections.models import Permission
 from elections.services import create_election, grant
-from scheduling import services as scheduling
+from scheduling import configuring as scheduling
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from elections.services import create_election
-from scheduling import services as scheduling
+from scheduling import configuring as scheduling
 from tests.helpers import status_of
 from tests.processes import wait_until
 

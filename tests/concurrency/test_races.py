@@ -16,7 +16,7 @@ from django.utils import timezone
 from activity_log.models import Action
 from elections.errors import InvalidInput, TransitionNotAllowed
 from elections.services import create_election
-from scheduling import services
+from scheduling import configuring, dispatching
 from scheduling.models import ScheduledEvent, State
 from tests.faults.support import (
     assert_changed_once,
@@ -41,7 +41,7 @@ def test_reschedule_racing_the_firing_ends_with_exactly_one_time(alice, start_ce
     second_at = first_at + timedelta(seconds=3)
     elections = [create_election(title=f"race {i}", created_by=alice) for i in range(TRIALS)]
     for election in elections:
-        services.configure(election, {"start_voting": first_at}, actor=alice, replace=False)
+        configuring.configure(election, {"start_voting": first_at}, actor=alice, replace=False)
     originals = {e.pk: pending(e.pk) for e in elections}
 
     rescheduled: dict[int, bool] = {}
@@ -49,7 +49,7 @@ def test_reschedule_racing_the_firing_ends_with_exactly_one_time(alice, start_ce
         # Reschedule attempts spread from 0.5 s before to 0.5 s after the first time.
         sleep_until(first_at + timedelta(seconds=-0.5 + i / TRIALS))
         try:
-            services.configure(election, {"start_voting": second_at}, actor=alice, replace=False)
+            configuring.configure(election, {"start_voting": second_at}, actor=alice, replace=False)
             rescheduled[election.pk] = True
         except InvalidInput as exc:
             assert "already started" in str(exc.detail)
@@ -84,13 +84,13 @@ def test_dozens_of_concurrent_schedule_updates_keep_one_pending_per_kind(alice, 
     election = create_election(title="contended", created_by=alice)
     base = in_seconds(6)
     revoked: list[str] = []
-    original_revoke = services.revoke
+    original_revoke = dispatching.revoke
 
     def recording_revoke(task_ids):
         revoked.extend(task_ids)
         original_revoke(task_ids)
 
-    monkeypatch.setattr(services, "revoke", recording_revoke)
+    monkeypatch.setattr(dispatching, "revoke", recording_revoke)
 
     worst = {"pending": 0}
     stop = threading.Event()
@@ -111,7 +111,7 @@ def test_dozens_of_concurrent_schedule_updates_keep_one_pending_per_kind(alice, 
     try:
         def update(i):
             start = base + timedelta(milliseconds=10 * i)
-            return services.configure(election, {"start_voting": start,
+            return configuring.configure(election, {"start_voting": start,
                                                  "end_voting": start + timedelta(seconds=1.5)},
                                       actor=alice, replace=True)
 
@@ -156,7 +156,7 @@ def test_manual_start_racing_the_scheduled_start_changes_status_once(alice, star
     for i, (root, _) in enumerate(trees):
         sleep_until(start_at + timedelta(seconds=-0.3 + 0.6 * i / trials))
         try:
-            services.change_status(root, "start", actor=alice)
+            configuring.change_status(root, "start", actor=alice)
             by_hand[root.pk] = True
         except TransitionNotAllowed:
             by_hand[root.pk] = False

@@ -14,7 +14,7 @@ from config.celery import app as celery_app
 from elections.models import Election
 from elections.selectors import tree_ids
 from elections.services import create_election
-from scheduling import services
+from scheduling import configuring
 from scheduling.models import ScheduledEvent, State
 from tests.helpers import actions_of
 
@@ -34,7 +34,7 @@ def make_tree(user, *, start=None, end=None, title="General") -> tuple[Election,
         create_election(title=f"{title} South-East", parent=south, created_by=user)
         events = {k: v for k, v in (("start_voting", start), ("end_voting", end)) if v is not None}
         if events:
-            services.configure(root, events, actor=user, replace=False)
+            configuring.configure(root, events, actor=user, replace=False)
     return root, tree_ids(root)
 
 

@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 
 from activity_log.models import Action
-from scheduling import services
+from scheduling import configuring, dispatching, planning
 from scheduling.faults import PAUSE_IN_TRANSITION_ENV, PAUSE_MARKER
 from scheduling.models import ScheduledEvent, State
 from scheduling.tasks import fire_event
@@ -149,7 +149,7 @@ def test_lost_revoke_the_old_message_changes_nothing_and_the_new_time_wins(alice
     old = pending(root.pk)
     new_at = in_seconds(6)
     # No worker is running, so the revoke broadcast reaches nobody: the old message stays queued.
-    services.configure(root, {"start_voting": new_at}, actor=alice, replace=False)
+    configuring.configure(root, {"start_voting": new_at}, actor=alice, replace=False)
     new = pending(root.pk)
     assert new.task_id != old.task_id
     assert queue_depth() == 2
@@ -179,7 +179,7 @@ def test_duplicate_deliveries_and_two_beats_have_one_effect(alice, start_celery,
     start_celery("beat")
     duplicated = [make_tree(alice, start=in_seconds(3), title=f"dup {i}") for i in range(2)]
     # These messages are lost, so both planners compete to recover them.
-    monkeypatch.setattr(fire_event, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatching, "send", lambda *args, **kwargs: None)
     lost = [make_tree(alice, start=in_seconds(2), title=f"lost {i}") for i in range(2)]
     monkeypatch.undo()
     for root, _ in duplicated:
@@ -205,10 +205,10 @@ def test_concurrent_planners_publish_each_due_event_once_per_round(alice, monkey
     events = [pending(root.pk) for root, _ in trees]
     assert all(e.dispatch_count == 0 for e in events), "beyond the horizon: not published yet"
     published: list[str] = []
-    monkeypatch.setattr(fire_event, "apply_async", lambda *a, task_id, **k: published.append(task_id))
+    monkeypatch.setattr(dispatching, "send", lambda name, args, task_id=None, **k: published.append(task_id))
 
     moment = max(e.next_dispatch_at for e in events) + timedelta(seconds=1)
-    results = run_in_threads(services.plan, [(moment,)] * 6)
+    results = run_in_threads(planning.plan, [(moment,)] * 6)
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert sum(results) == len(events)
     assert sorted(published) == sorted(e.task_id for e in events), "each event published exactly once"
@@ -220,11 +220,11 @@ def test_concurrent_planner_processes_and_duplicates_fire_once(alice, start_cele
     start_celery("worker")
     start_celery("beat")
     start_celery("beat")
-    monkeypatch.setattr(fire_event, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatching, "send", lambda *args, **kwargs: None)
     trees = [make_tree(alice, start=in_seconds(1.5), title=f"p{i}") for i in range(3)]
     monkeypatch.undo()
     sleep_until(pending(trees[-1][0].pk).next_dispatch_at)
-    results = run_in_threads(services.plan, [()] * 6)
+    results = run_in_threads(planning.plan, [()] * 6)
     assert not [r for r in results if isinstance(r, BaseException)], results
     every_id = [i for _, ids in trees for i in ids]
     wait_until(lambda: statuses(every_id) == {"started"}, timeout=40, message="all trees to start")
@@ -281,7 +281,7 @@ def test_event_weeks_ahead_is_held_by_no_queue_until_within_the_horizon(alice, s
     event_at = timezone.now() + timedelta(weeks=3)
     root, _ = make_tree(alice, start=event_at)
     event = pending(root.pk)
-    assert event.next_dispatch_at == event.event_at - services.horizon()
+    assert event.next_dispatch_at == event.event_at - dispatching.horizon()
     ticks_from = timezone.now()
     wait_until(lambda: planner_ticked_since(ticks_from + timedelta(seconds=2)), timeout=20,
                message="several planner ticks")
@@ -300,7 +300,7 @@ def test_event_weeks_ahead_is_held_by_no_queue_until_within_the_horizon(alice, s
     worker.stop()
 
     # When its time comes within the horizon, the planner publishes it.
-    assert services.plan(now=event.next_dispatch_at + timedelta(seconds=1)) == 1
+    assert planning.plan(now=event.next_dispatch_at + timedelta(seconds=1)) == 1
     event.refresh_from_db()
     assert event.dispatch_count == 1
     assert queue_depth() == 1
