@@ -149,3 +149,18 @@ def tree_of(election: Election) -> list[Election]:
     ids = tree_ids(election)
     rows = {e.pk: e for e in Election.objects.filter(pk__in=ids).only("id", "title", "status", "parent_id")}
     return [rows[pk] for pk in ids if pk in rows]
+
+
+def tree_status_counts(election: Election) -> dict[str, int]:
+    """How many of the election's descendants (any depth, not itself) are in each status; one query."""
+    sql = f"""
+        WITH RECURSIVE tree(id) AS (
+            SELECT id FROM {_table()} WHERE parent_id = %s
+            UNION ALL
+            SELECT e.id FROM {_table()} e JOIN tree t ON e.parent_id = t.id
+        )
+        SELECT x.status, COUNT(*) FROM {_table()} x WHERE x.id IN (SELECT id FROM tree) GROUP BY x.status
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [election.pk])
+        return dict(cursor.fetchall())

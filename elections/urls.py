@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.election_list, name="election-list"),
     path("elections/new/", views.upload, name="election-upload"),
     path("elections/<int:pk>/", views.dashboard, name="election-dashboard"),
+    path("elections/<int:pk>/summary/", views.summary, name="election-summary"),
     path("elections/<int:pk>/events/", views.past_events, name="election-events"),
     path("elections/<int:pk>/activity/", views.activity, name="election-activity"),
 ]

@@ -3,10 +3,15 @@
 Access: 404 when the user may not view the election, 403 when a page needs more.
 """
 
+from functools import wraps
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 
 from activity_log.views import activity_page
 from config.input import max_body_megabytes
@@ -16,15 +21,39 @@ from scheduling.services import pending_events
 
 from .access import election_for
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
-from .selectors import permissions_of, tree_of, viewable_among, viewable_elections
+from .selectors import permissions_of, tree_of, tree_status_counts, viewable_among, viewable_elections
 from .services import MAX_TREE_DEPTH
 
 PAGE_SIZE = 50
+
+#: What the confirmation of a status action adds under its question.
+ACTION_NOTES = {
+    StatusAction.START: "Voting opens now in each of them that has not started; "
+                        "their scheduled starts are cancelled.",
+    StatusAction.STOP: "Voting closes for good in each of them that is open or suspended: "
+                       "a stopped election cannot be started again.",
+    StatusAction.SUSPEND: "Voting pauses in each of them that is open, until you resume it.",
+    StatusAction.RESUME: "Voting reopens in each of them that is suspended.",
+}
 
 
 def election_or_404(request, pk: int, permission: str = Permission.VIEW) -> Election:
     """The election if the user holds ``permission``: 404 without view, 403 without the rest."""
     return election_for(request.user, pk, permission)
+
+
+def iso_utc(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def json_login_required(view):
+    """Like ``login_required`` for the pages' JSON: 401 JSON instead of a redirect to the log-in page."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return JsonResponse({"detail": "Your session has ended; log in again."}, status=401)
+        return view(request, *args, **kwargs)
+    return wrapper
 
 
 # --- pages ------------------------------------------------------------------------------
@@ -62,8 +91,11 @@ def dashboard(request, pk: int):
         "actionUrls": {a["action"]: reverse(f"api-election-{a['action']}", args=[election.pk])
                        for a in status_actions},
         "statusLabels": dict(Status.choices),
-        # one request refreshes the first page of children; more update on reload
-        "childrenUrl": f"{reverse('api-election-list')}?parent={election.pk}",
+        # which statuses each action changes (the confirmation counts the descendants in them)
+        "actionRules": {a["action"]: sorted(TRANSITIONS[a["action"]][0]) for a in status_actions},
+        "actionNotes": {a["action"]: ACTION_NOTES[a["action"]] for a in status_actions},
+        # one request refreshes the election and every child shown (elections/<pk>/summary/)
+        "summaryUrl": reverse("election-summary", args=[election.pk]),
         "events": {
             kind: event.event_at.isoformat().replace("+00:00", "Z") if event else None
             for kind, event in ((Kind.START_VOTING, start), (Kind.END_VOTING, stop))
@@ -76,6 +108,25 @@ def dashboard(request, pk: int):
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
         "kinds": [{"value": value, "label": label} for value, label in Kind.choices],
         "page_data": page_data,
+    })
+
+
+@never_cache
+@json_login_required
+def summary(request, pk: int):
+    """What the dashboard refreshes, in one request: the election's status and pending events, the
+    status of each direct child, and how many descendants (any depth) are in each status."""
+    election = election_or_404(request, pk)
+    pending = pending_events(election.pk)
+    return JsonResponse({
+        "id": election.pk,
+        "title": election.title,
+        "status": election.status,
+        "events": {kind: iso_utc(pending[kind].event_at) if kind in pending else None
+                   for kind in Kind.values},
+        "children": list(election.children.order_by("pk").values_list("pk", "status")),
+        "descendants": tree_status_counts(election),
+        "server_time": iso_utc(timezone.now()),
     })
 
 

@@ -73,10 +73,20 @@
     });
   }
 
-  /** Show a message at the top of the page (announced by screen readers). */
+  /** Show one message at the top of the page (announced by screen readers): it replaces the one
+   *  shown before, has a close button (and Escape), and goes by itself after a few seconds
+   *  (errors stay until dismissed). ``kind``: "success" (default), "info" or "error". */
+  var TOAST_MS = 6000;
+  var toastTimer = null;
+  function dismiss() {
+    var region = document.getElementById("notifications");
+    if (region) { region.textContent = ""; }
+    clearTimeout(toastTimer);
+  }
   function notify(message, kind) {
     var region = document.getElementById("notifications");
     if (!region) { return; }
+    dismiss();
     var note = document.createElement("div");
     note.className = "notice " + (kind || "success");
     var text = document.createElement("span");
@@ -86,11 +96,27 @@
     close.className = "notice-close";
     close.setAttribute("aria-label", "Dismiss notification");
     close.textContent = "×";
-    close.addEventListener("click", function () { note.remove(); });
+    close.addEventListener("click", dismiss);
     note.appendChild(text);
     note.appendChild(close);
     region.appendChild(note);
-    setTimeout(function () { note.remove(); }, 12000);
+    if (kind !== "error") { toastTimer = setTimeout(dismiss, TOAST_MS); }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !document.querySelector("dialog[open]")) { dismiss(); }
+  });
+
+  var WORDS = [
+    [/\bnotstarted\b/g, "not started"],
+    [/\bstart_voting\b/g, "voting opens"],
+    [/\bend_voting\b/g, "voting closes"],
+    [/\bevent_at\b/g, "time"],
+    [/\bscheduled_events\b/g, "scheduled events"],
+    [/\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, "$1…"]
+  ];
+  /** A server message in a person's words: statuses and kinds as words, task ids shortened. */
+  function plainWords(message) {
+    return WORDS.reduce(function (text, pair) { return text.replace(pair[0], pair[1]); }, String(message));
   }
 
   /** Flatten DRF-style errors into ["field.sub: message", ...]. */
@@ -115,7 +141,7 @@
   window.ES = {
     formatUTC: formatUTC, formatLocal: formatLocal, timeZoneName: timeZoneName,
     toLocalInput: toLocalInput, fromLocalInput: fromLocalInput, localizeTimes: localizeTimes,
-    api: api, notify: notify, flattenErrors: flattenErrors
+    api: api, notify: notify, dismiss: dismiss, plainWords: plainWords, flattenErrors: flattenErrors
   };
 
   document.addEventListener("DOMContentLoaded", function () { localizeTimes(document); });

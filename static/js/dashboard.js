@@ -9,6 +9,8 @@
   var menu = document.getElementById("actions-menu");
   var dialog = document.getElementById("schedule-dialog");
 
+  function pad(n) { return String(n).padStart(2, "0"); }
+
   // --- status box -----------------------------------------------------------------------------
 
   function renderEvent(kind, iso) {
@@ -68,34 +70,74 @@
     });
   }
 
-  function applyChild(id, child) {
-    var badge = document.querySelector("tr[data-child-id='" + id + "'] [data-child-status]");
-    if (badge) { setBadge(badge, child.status); }
+  function applyChildren(pairs) {
+    var rows = {};
+    document.querySelectorAll("tr[data-child-id]").forEach(function (tr) { rows[tr.getAttribute("data-child-id")] = tr; });
+    pairs.forEach(function (pair) {
+      var tr = rows[String(pair[0])];
+      var badge = tr && tr.querySelector("[data-child-status]");
+      if (badge) { setBadge(badge, pair[1]); }
+    });
+  }
+
+  /** The summary from elections/<pk>/summary/: the election, every direct child, counts of the tree. */
+  var summary = null;
+  function applySummary(s) {
+    summary = s;
+    applyElection({ status: s.status, scheduled_events: Object.keys(s.events).reduce(function (out, kind) {
+      out[kind] = s.events[kind] ? { event_at: s.events[kind] } : null;
+      return out;
+    }, {}) });
+    applyChildren(s.children);
+  }
+
+  // --- live refresh and the offline notice ------------------------------------------------------
+  //
+  // Every pollMs one request fetches the summary. A failed request (no answer, or a 5xx) shows
+  // "Offline since …, retrying" until a request succeeds again; polling never stops.
+
+  function clock(date) {
+    return pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+  }
+  var offlineSince = null;
+  function heardFromServer() {
+    var stamp = document.getElementById("last-refresh");
+    if (stamp) { stamp.textContent = "Last heard from the server at " + clock(new Date()) + "."; }
+    if (offlineSince) {
+      offlineSince = null;
+      var notice = document.getElementById("offline-notice");
+      notice.hidden = true;
+      notice.textContent = "";
+      ES.notify("Back online: the statuses are live again.", "info");
+    }
+  }
+  function lostServer() {
+    var notice = document.getElementById("offline-notice");
+    if (!offlineSince) { offlineSince = new Date(); }
+    notice.textContent = "Offline since " + clock(offlineSince) + " — retrying. The statuses below may be out of date.";
+    notice.hidden = false;
+  }
+
+  function fetchSummary() {
+    return ES.api("GET", data.summaryUrl).then(function (res) {
+      if (res.status === 0 || res.status >= 500) { throw new Error("HTTP " + res.status); }
+      heardFromServer();
+      if (res.ok) { applySummary(res.data); }
+      return res;
+    }, function (error) { lostServer(); throw error; });
   }
 
   var polling = false;
   function poll() {
     if (polling || document.hidden) { return; }
     polling = true;
-    var requests = [ES.api("GET", data.apiUrl).then(function (res) {
-      if (res.ok) { applyElection(res.data); }
-    })];
-    if (document.getElementById("children")) {
-      requests.push(ES.api("GET", data.childrenUrl).then(function (res) {
-        if (res.ok) {
-          res.data.results.forEach(function (child) { applyChild(String(child.id), child); });
-        }
-      }));
-    }
-    Promise.all(requests).then(function () {
-      var stamp = document.getElementById("last-refresh");
-      if (stamp) { stamp.textContent = "Last refreshed " + new Date().toLocaleTimeString() + "."; }
-    }).catch(function () { /* offline for a moment: the next poll tries again */ })
+    fetchSummary().catch(function (error) { if (!offlineSince) { lostServer(); } })
       .then(function () { polling = false; });
   }
 
   KINDS.forEach(function (kind) { renderEvent(kind, events[kind]); });
   setInterval(poll, data.pollMs);
+  poll();
 
   // --- Actions menu ----------------------------------------------------------------------------
 
@@ -114,17 +156,59 @@
       button.addEventListener("click", function () {
         var action = button.getAttribute("data-status-action");
         closeMenu();
-        if (action === "stop" && !window.confirm("Stop this election and all its child elections? " +
-            "A stopped election cannot be started again.")) { return; }
-        ES.api("POST", data.actionUrls[action]).then(function (res) {
-          if (res.ok) {
-            applyElection(res.data);
-            ES.notify("Done: the election is now " + (data.statusLabels[res.data.status] || res.data.status) + ".");
-          } else {
-            ES.notify((res.data && res.data.detail) || ("Could not " + action + " the election."), "error");
-          }
-        });
+        askThenAct(action);
       });
+    });
+  }
+
+  // --- status actions: ask first, naming how many elections change ------------------------------
+
+  var confirmDialog = document.getElementById("confirm-dialog");
+  var VERBS = { start: "Start voting in", stop: "Stop voting in", suspend: "Suspend voting in",
+                resume: "Resume voting in" };
+  var BUTTONS = { start: "Start voting", stop: "Stop voting", suspend: "Suspend voting", resume: "Resume voting" };
+
+  /** The question for ``action`` with the tree as the summary ``s`` counts it. */
+  function question(action, s) {
+    var allowed = data.actionRules[action];
+    var children = allowed.reduce(function (n, status) { return n + (s.descendants[status] || 0); }, 0);
+    var title = "“" + s.title + "”";
+    if (!children) { return VERBS[action] + " " + title + "?"; }
+    return VERBS[action] + " " + title + " and its " + children.toLocaleString("en-US") + " child election" +
+      (children === 1 ? "" : "s") + "?";
+  }
+
+  function askThenAct(action) {
+    fetchSummary().then(function (res) {
+      if (!res.ok) { throw new Error("HTTP " + res.status); }
+      document.getElementById("confirm-title").textContent = question(action, res.data);
+      document.getElementById("confirm-detail").textContent = data.actionNotes[action];
+      var ok = document.getElementById("confirm-ok");
+      ok.textContent = BUTTONS[action];
+      confirmDialog.returnValue = "";
+      confirmDialog.setAttribute("data-action", action);
+      confirmDialog.showModal();
+      document.getElementById("confirm-cancel").focus();
+    }).catch(function () {
+      ES.notify("Could not reach the server to count the elections that would change; nothing was done. Try again.", "error");
+    });
+  }
+
+  if (confirmDialog) {
+    confirmDialog.addEventListener("close", function () {
+      var action = confirmDialog.getAttribute("data-action");
+      var summaryButton = menu && menu.querySelector("summary");
+      if (summaryButton) { summaryButton.focus(); }
+      if (confirmDialog.returnValue !== "confirm" || !action) { return; }
+      ES.api("POST", data.actionUrls[action]).then(function (res) {
+        if (res.ok) {
+          applyElection(res.data);
+          poll();
+          ES.notify("Done: " + res.data.title + " is now " + (data.statusLabels[res.data.status] || res.data.status) + ".");
+        } else {
+          ES.notify(ES.plainWords((res.data && res.data.detail) || ("Could not " + action + " the election.")), "error");
+        }
+      }, function () { ES.notify("Could not reach the server; nothing was done. Try again.", "error"); });
     });
   }
 
@@ -154,8 +238,6 @@
       error: fieldset.querySelector("[data-field-error]")
     };
   }
-
-  function pad(n) { return String(n).padStart(2, "0"); }
 
   /** The instants (ms, ascending) a datetime-local value names in the browser's zone:
    *  one, two when the clocks go back over it, none when they skip it. */

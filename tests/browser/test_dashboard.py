@@ -223,17 +223,16 @@ def test_status_actions_from_the_menu(alice, open_page):
     root = make_tree(alice)
     page = open_page(alice)
     page.goto(f"/elections/{root.pk}/")
-    page.get_by_text("Actions").click()
-    page.get_by_role("button", name="Start").click()
-    expect(page.locator("#election-status")).to_have_text("started")
-    expect(page.locator("#notifications")).to_contain_text("now started")
-    page.get_by_text("Actions").click()
-    page.get_by_role("button", name="Suspend").click()
-    expect(page.locator("#election-status")).to_have_text("suspended")
-    assert status_of(root.pk) == Status.SUSPENDED
-    page.once("dialog", lambda confirmation: confirmation.accept())  # "Stop ...?" asks first
-    page.get_by_text("Actions").click()
-    page.get_by_role("button", name="Stop").click()
+    for action in ("Start", "Suspend", "Stop"):  # each asks first (test_dashboard_live.py)
+        page.get_by_text("Actions").click()
+        page.get_by_role("button", name=action, exact=True).click()
+        page.get_by_role("dialog").get_by_role("button", name=f"{action} voting").click()
+        if action == "Start":
+            expect(page.locator("#election-status")).to_have_text("started")
+            expect(page.locator("#notifications")).to_contain_text("now started")
+        if action == "Suspend":
+            expect(page.locator("#election-status")).to_have_text("suspended")
+            assert status_of(root.pk) == Status.SUSPENDED
     expect(page.locator("#election-status")).to_have_text("stopped")
     expect(page.locator("[data-child-status]").first).to_have_text("stopped")
     assert status_of(root.pk) == Status.STOPPED
