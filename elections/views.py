@@ -3,6 +3,7 @@
 Access: 404 when the user may not view the election, 403 when a page needs more.
 """
 
+from datetime import timedelta
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -15,7 +16,7 @@ from django.views.decorators.cache import never_cache
 
 from activity_log.views import activity_page
 from config.input import max_body_megabytes
-from scheduling.models import Kind
+from scheduling.models import Kind, State
 from scheduling.selectors import history_for, next_pending_by_election
 from scheduling.services import pending_events
 
@@ -60,7 +61,7 @@ def json_login_required(view):
 
 @login_required
 def election_list(request):
-    page = Paginator(viewable_elections(request.user).select_related("parent").order_by("pk"),
+    page = Paginator(viewable_elections(request.user).select_related("parent").order_by("-pk"),
                      PAGE_SIZE).get_page(request.GET.get("page"))
     next_event = next_pending_by_election(e.pk for e in page.object_list)
     # "Part of" names a parent only if the user may view it: a grant on a child shows nothing above.
@@ -133,7 +134,9 @@ def summary(request, pk: int):
 @login_required
 def past_events(request, pk: int):
     election = election_or_404(request, pk)
-    page = Paginator(history_for(election.pk), PAGE_SIZE).get_page(request.GET.get("page"))
+    # only what has happened: pending events are on the dashboard, not in the past
+    page = Paginator(history_for(election.pk).exclude(state=State.PENDING), PAGE_SIZE).get_page(
+        request.GET.get("page"))
     return render(request, "elections/events.html", {"election": election, "page": page})
 
 
@@ -147,7 +150,10 @@ def activity(request, pk: int):
 def upload(request):
     """The upload form; it posts to the API, whose answers (413 for too big a body, 400 for
     too deep a nesting) the page shows. It states the limits so a user knows them first."""
+    # examples a week ahead at 09:00 UTC: a placeholder in the past would be refused if copied
+    opens = (timezone.now() + timedelta(days=7)).replace(hour=9, minute=0, second=0, microsecond=0)
     return render(request, "elections/upload.html", {
+        "example_start": iso_utc(opens), "example_end": iso_utc(opens + timedelta(hours=10)),
         "can_create": request.user.has_perm("elections.add_election"),
         "max_upload_mb": max_body_megabytes(),
         "max_tree_depth": MAX_TREE_DEPTH,

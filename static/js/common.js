@@ -112,11 +112,20 @@
     [/\bend_voting\b/g, "voting closes"],
     [/\bevent_at\b/g, "time"],
     [/\bscheduled_events\b/g, "scheduled events"],
-    [/\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, "$1…"]
+    [/\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, "$1…"],
+    [/\b[Ss]end null to clear (it|the end of voting)\b/g, "uncheck it (or leave it out) to cancel it"],
+    [/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z\b/g, function (iso) { return formatUTC(new Date(iso)); }]
   ];
   /** A server message in a person's words: statuses and kinds as words, task ids shortened. */
   function plainWords(message) {
     return WORDS.reduce(function (text, pair) { return text.replace(pair[0], pair[1]); }, String(message));
+  }
+
+  /** Only the messages of DRF-style errors, without the field names, in plain words. */
+  function messagesOf(data) {
+    return flattenErrors(data).map(function (line) {
+      return plainWords(line.replace(/^[\w.]+: /, ""));
+    });
   }
 
   /** Flatten DRF-style errors into ["field.sub: message", ...]. */
@@ -141,8 +150,25 @@
   window.ES = {
     formatUTC: formatUTC, formatLocal: formatLocal, timeZoneName: timeZoneName,
     toLocalInput: toLocalInput, fromLocalInput: fromLocalInput, localizeTimes: localizeTimes,
-    api: api, notify: notify, dismiss: dismiss, plainWords: plainWords, flattenErrors: flattenErrors
+    api: api, notify: notify, dismiss: dismiss, plainWords: plainWords, messagesOf: messagesOf, flattenErrors: flattenErrors
   };
+
+  /** A task id button shows the full id in its place and copies it (one click, or Enter/Space). */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.task-id");
+    if (!button) { return; }
+    var full = button.getAttribute("data-task-id");
+    var code = button.querySelector("code");
+    code.textContent = full;
+    button.classList.add("is-full");
+    button.setAttribute("aria-label", "Task " + full + ": copy the task id");
+    var done = function () { notify("Task id " + full + " copied.", "info"); };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(full).then(done, function () { notify("Task id " + full + " (select it to copy).", "info"); });
+    } else {
+      notify("Task id " + full + " (select it to copy).", "info");
+    }
+  });
 
   document.addEventListener("DOMContentLoaded", function () { localizeTimes(document); });
 })();

@@ -317,6 +317,9 @@
   function touched(kind) {
     var now = rowState(kind), then = opened[kind];
     if (!then || now.checked !== then.checked) { return true; }
+    if (now.checked && now.instant && then.instant) {  // typed differently, same instant: unchanged
+      return now.instant.getTime() !== then.instant.getTime();
+    }
     return now.checked && (now.value !== then.value || now.offset !== then.offset);
   }
 
@@ -365,6 +368,7 @@
       p.enabled.disabled = false;
       p.offset.disabled = false;
       p.enabled.checked = !!iso;
+      p.at.min = ES.toLocalInput(new Date()).slice(0, 16);  // the picker opens on today, not the past
       p.at.value = iso ? ES.toLocalInput(new Date(iso)) : "";
       p.at.disabled = !iso;
       refreshOffsets(kind, iso ? new Date(iso).getTime() : undefined);
@@ -445,20 +449,25 @@
     if (firstInvalid) { firstInvalid.focus(); return; }
     if (!Object.keys(body).length) {
       dialog.close();
-      ES.notify("Nothing was changed.");
+      ES.notify("Nothing changed: the schedule is as it was.", "info");
       return;
     }
     var headers = versionField.value ? { "If-Match": versionField.value } : {};
     setLoading(true);
     ES.api("PATCH", data.scheduledEventsUrl, body, headers).then(function (res) {
       if (res.ok) {
+        var unchanged = !!versionField.value && res.headers.get("ETag") === versionField.value;
         versionField.value = res.headers.get("ETag") || "";
         KINDS.forEach(function (kind) {
           events[kind] = res.data[kind] ? res.data[kind].event_at : null;
           renderEvent(kind, events[kind]);
         });
         dialog.close();
-        ES.notify("The scheduled events were changed successfully.");
+        if (unchanged) {
+          ES.notify("Nothing changed: the schedule is as it was.", "info");
+        } else {
+          ES.notify("The scheduled events were changed successfully.");
+        }
         poll();
         return;
       }
@@ -471,17 +480,16 @@
             renderEvent(kind, events[kind]);
           });
         }
-        showFormError(data_.detail || "The schedule changed since you opened this dialog; nothing was saved.");
+        showFormError(data_.detail ? ES.plainWords(data_.detail) : "The schedule changed since you opened this dialog; nothing was saved.");
         return;
       }
       var other = [];
       Object.keys(data_).forEach(function (key) {
         if (KINDS.indexOf(key) !== -1) {
-          var messages = ES.flattenErrors(data_[key]);
-          showFieldError(key, messages);
+          showFieldError(key, ES.messagesOf(data_[key]));
           firstInvalid = firstInvalid || parts(key).at;
         } else {
-          other = other.concat(ES.flattenErrors(data_[key], key === "detail" ? "" : key));
+          other = other.concat(ES.messagesOf(data_[key]));
         }
       });
       if (other.length || !firstInvalid) {
