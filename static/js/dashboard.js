@@ -337,6 +337,27 @@
       p.preview.textContent = state.instant
         ? state.instant.toISOString() + " (" + ES.formatUTC(state.instant) + ")" : "—";
     }
+    showGap(kind);
+  }
+
+  /** Say at once, next to the field, when the typed time falls in a gap (the clocks skip it):
+   *  a browser would read it as a time an hour later. Nothing is sent until it is changed. */
+  function showGap(kind) {
+    var p = parts(kind);
+    var shifted = p.enabled.checked && p.at.value && !localInstants(p.at.value).length
+      ? ES.fromLocalInput(p.at.value) : null;
+    if (shifted) {
+      var value = p.at.value;
+      p.error.textContent = "There is no " + value.slice(11, 16) + " on " + value.slice(0, 10) + " in " +
+        ES.timeZoneName() + ": the clocks skip it (they go forward). It would be read as " +
+        ES.toLocalInput(shifted).slice(11, 16) + " (" + ES.formatUTC(shifted) + "); choose the time you mean.";
+      p.error.setAttribute("data-gap", "");
+      p.at.setAttribute("aria-invalid", "true");
+    } else if (p.error.hasAttribute("data-gap")) {
+      p.error.textContent = "";
+      p.error.removeAttribute("data-gap");
+      p.at.removeAttribute("aria-invalid");
+    }
   }
 
   function clearErrors() {
@@ -345,6 +366,7 @@
     KINDS.forEach(function (kind) {
       var p = parts(kind);
       p.error.textContent = "";
+      p.error.removeAttribute("data-gap");
       p.at.removeAttribute("aria-invalid");
     });
   }
@@ -441,6 +463,7 @@
       if (!state.checked) { body[kind] = null; return; }
       if (state.problem) {
         showFieldError(kind, [state.problem]);
+        showGap(kind);  // a time in a gap: the message that names it, cleared when it is changed
         firstInvalid = firstInvalid || (p.offsetField.hidden ? p.at : p.offset);
         return;
       }
