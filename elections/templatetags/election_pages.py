@@ -82,3 +82,12 @@ KIND_PHRASES = {"start_voting": "Voting opens", "end_voting": "Voting closes"}
 def kind_phrase(kind) -> str:
     """``start_voting`` -> ``Voting opens``: what a person calls the event."""
     return KIND_PHRASES.get(str(kind), str(kind))
+
+
+@register.filter
+def thousands(value) -> str:
+    """``20000`` -> ``20,000``."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)

@@ -116,9 +116,12 @@
     [/\b[Ss]end null to clear (it|the end of voting)\b/g, "uncheck it (or leave it out) to cancel it"],
     [/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z\b/g, function (iso) { return formatUTC(new Date(iso)); }]
   ];
-  /** A server message in a person's words: statuses and kinds as words, task ids shortened. */
-  function plainWords(message) {
-    return WORDS.reduce(function (text, pair) { return text.replace(pair[0], pair[1]); }, String(message));
+  /** A server message in a person's words: statuses and kinds as words, task ids shortened, ISO
+   *  instants as "12 Sep 2026 09:26 UTC" (unless ``keepTimes``: the upload shows the JSON's form). */
+  function plainWords(message, keepTimes) {
+    return WORDS.reduce(function (text, pair, index) {
+      return keepTimes && index === WORDS.length - 1 ? text : text.replace(pair[0], pair[1]);
+    }, String(message));
   }
 
   /** Only the messages of DRF-style errors, without the field names, in plain words. */
