@@ -164,3 +164,15 @@ def tree_status_counts(election: Election) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [election.pk])
         return dict(cursor.fetchall())
+
+
+def editable_elections(user) -> QuerySet[Election]:
+    """The elections ``user`` may edit (an ``edit`` grant on it or an ancestor): where an upload may
+    attach children."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return Election.objects.none()
+    if user.is_superuser:
+        return Election.objects.all()
+    granted = list(ElectionGrant.objects.filter(user=user, permission="edit")
+                   .values_list("election_id", flat=True))
+    return Election.objects.filter(pk__in=[*granted, *descendant_ids(granted)])

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", views.election_list, name="election-list"),
     path("elections/new/", views.upload, name="election-upload"),
     path("elections/new/check/", views.upload_check, name="election-upload-check"),
+    path("elections/new/parents/", views.parent_search, name="election-parent-search"),
     path("elections/<int:pk>/", views.dashboard, name="election-dashboard"),
     path("elections/<int:pk>/summary/", views.summary, name="election-summary"),
     path("elections/<int:pk>/events/", views.past_events, name="election-events"),

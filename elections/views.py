@@ -10,6 +10,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,14 +24,21 @@ from activity_log.views import activity_page
 from config.api import MAX_ERRORS
 from config.input import max_body_megabytes
 from scheduling.election_config import MAX_ELECTIONS, import_election_config
-from scheduling.models import Kind, State
+from scheduling.models import Kind, ScheduledEvent, State
 from scheduling.selectors import history_for, next_pending_by_election
 from scheduling.services import pending_events
 
 from .access import election_for
 from .errors import InvalidInput
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
-from .selectors import permissions_of, tree_of, tree_status_counts, viewable_among, viewable_elections
+from .selectors import (
+    editable_elections,
+    permissions_of,
+    tree_of,
+    tree_status_counts,
+    viewable_among,
+    viewable_elections,
+)
 from .services import MAX_TREE_DEPTH
 
 PAGE_SIZE = 50
@@ -67,18 +75,65 @@ def json_login_required(view):
 
 # --- pages ------------------------------------------------------------------------------
 
+#: The list's orders: value -> (label, ordering). "next" puts elections with nothing pending last.
+LIST_ORDERS = {
+    "newest": ("Newest first", ("-pk",)),
+    "next": ("Next scheduled event", (F("next_event_at").asc(nulls_last=True), "-pk")),
+    "title": ("Title (A to Z)", ("title", "pk")),
+}
+
+
 @login_required
 def election_list(request):
-    page = Paginator(viewable_elections(request.user).select_related("parent").order_by("-pk"),
-                     PAGE_SIZE).get_page(request.GET.get("page"))
+    """Elections the user may view: search by title, filter by status, top-level only, ordered."""
+    query = (request.GET.get("q") or "").strip()[:200]
+    status = request.GET.get("status") or ""
+    status = status if status in Status.values else ""
+    top_only = request.GET.get("top") == "1"
+    order = request.GET.get("order") if request.GET.get("order") in LIST_ORDERS else "newest"
+    elections = viewable_elections(request.user).select_related("parent")
+    if query:
+        elections = elections.filter(title__icontains=query)
+    if status:
+        elections = elections.filter(status=status)
+    if top_only:
+        elections = elections.filter(parent__isnull=True)
+    if order == "next":
+        elections = elections.annotate(next_event_at=Subquery(
+            ScheduledEvent.objects.filter(election_id=OuterRef("pk"), state=State.PENDING)
+            .order_by("event_at").values("event_at")[:1]))
+    page = Paginator(elections.order_by(*LIST_ORDERS[order][1]), PAGE_SIZE).get_page(request.GET.get("page"))
     next_event = next_pending_by_election(e.pk for e in page.object_list)
     # "Part of" names a parent only if the user may view it: a grant on a child shows nothing above.
     shown = viewable_among(request.user, {e.parent_id for e in page.object_list if e.parent_id})
     rows = [(e, e.parent if e.parent_id in shown else None, next_event.get(e.pk)) for e in page.object_list]
+    filters = request.GET.copy()
+    filters.pop("page", None)
     return render(request, "elections/list.html", {
-        "page": page, "rows": rows,
+        "page": page, "rows": rows, "filter_query": filters.urlencode(),
+        "q": query, "status": status, "top_only": top_only, "order": order,
+        "statuses": Status.choices, "orders": [(value, label) for value, (label, _) in LIST_ORDERS.items()],
+        "filtered": bool(query or status or top_only),
         "can_create": request.user.has_perm("elections.add_election"),
     })
+
+
+@never_cache
+@json_login_required
+def parent_search(request):
+    """Up to 20 elections the user may edit whose title contains ``q`` (or whose id is ``q``/``#q``),
+    for the upload page's parent field: ``{"results": [{"id", "title", "label"}]}``."""
+    query = (request.GET.get("q") or "").strip()[:200]
+    elections = editable_elections(request.user)
+    digits = query.lstrip("#")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        elections = elections.filter(Q(title__icontains=query) | Q(pk=int(digits)))
+    elif query:
+        elections = elections.filter(title__icontains=query)
+    found = elections.order_by("title", "pk").values("pk", "title")[:20]
+    return JsonResponse({"results": [
+        {"id": e["pk"], "title": e["title"], "label": f"{e['title']} (#{e['pk']})"} for e in found
+    ]})
 
 
 @login_required
@@ -167,6 +222,7 @@ def upload(request):
         "max_tree_depth": MAX_TREE_DEPTH,
         "max_elections": MAX_ELECTIONS,
         "check_url": reverse("election-upload-check"),
+        "parent_search_url": reverse("election-parent-search"),
         "api_url": reverse("api-election-list"),
         "dashboard_url": reverse("election-dashboard", args=[0]),
     })

@@ -86,6 +86,38 @@
     return lines.some(function (line) { return /Too many elections in one configuration/.test(line.message); });
   }
 
+  // --- the parent field: a search over the elections the user may edit (20 at a time) -------------
+  var parentField = document.getElementById("parent-search");
+  var parentOptions = document.getElementById("parent-options");
+  var searchTimer = null, lastQuery = null;
+  function searchParents() {
+    var query = parentField.value.trim();
+    if (query === lastQuery || /\(#\d+\)$/.test(query)) { return; }
+    lastQuery = query;
+    ES.api("GET", parentField.getAttribute("data-search-url") + "?q=" + encodeURIComponent(query)).then(function (res) {
+      if (!res.ok || parentField.value.trim() !== query) { return; }
+      parentOptions.textContent = "";
+      res.data.results.forEach(function (result) {
+        var option = document.createElement("option");
+        option.value = result.label;
+        parentOptions.appendChild(option);
+      });
+    });
+  }
+  parentField.addEventListener("input", function () {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(searchParents, 200);
+  });
+  parentField.addEventListener("focus", searchParents);
+
+  /** The id chosen in the parent field ("General (#12)", "#12" or "12"); null when empty; NaN if unclear. */
+  function chosenParent() {
+    var value = parentField.value.trim();
+    if (!value) { return null; }
+    var match = /\(#(\d+)\)$/.exec(value) || /^#?(\d+)$/.exec(value);
+    return match ? Number(match[1]) : NaN;
+  }
+
   file.addEventListener("change", function () {
     if (!file.files.length) { return; }
     var reader = new FileReader();
@@ -104,6 +136,13 @@
       showErrors([{ path: "", message: "Not valid JSON: " + e.message }]);
       return;
     }
+    var parent = chosenParent();
+    if (Number.isNaN(parent)) {
+      showErrors([{ path: "parent", message: "Choose the parent from the suggestions (they end with its #id), or leave the field empty." }]);
+      parentField.focus();
+      return;
+    }
+    if (parent !== null && config && typeof config === "object" && !Array.isArray(config)) { config.parent = parent; }
     if (config && typeof config === "object" && countElections(config) > maxElections) {
       tooMany(config);
       return;
