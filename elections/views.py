@@ -4,7 +4,7 @@ Access: 404 when the user may not view the election, 403 when a page needs more.
 """
 
 import copy
-from datetime import timedelta
+from datetime import UTC, timedelta
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -20,6 +20,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from activity_log.presentation import format_seconds, short_task_id
 from activity_log.views import activity_page
 from config.api import MAX_ERRORS
 from config.input import max_body_megabytes
@@ -71,6 +72,43 @@ def json_login_required(view):
             return JsonResponse({"detail": "Your session has ended; log in again."}, status=401)
         return view(request, *args, **kwargs)
     return wrapper
+
+
+#: What happened to a scheduled event, in words, by kind and final state.
+HAPPENED_WORDS = {
+    (Kind.START_VOTING, State.DONE): "Voting opened", (Kind.END_VOTING, State.DONE): "Voting closed",
+    (Kind.START_VOTING, State.SKIPPED): "The scheduled opening was skipped",
+    (Kind.END_VOTING, State.SKIPPED): "The scheduled closing was skipped",
+    (Kind.START_VOTING, State.FAILED): "The scheduled opening failed",
+    (Kind.END_VOTING, State.FAILED): "The scheduled closing failed",
+}
+
+
+def precise_utc(value) -> str:
+    """``12 Sep 2026 09:00:00.04 UTC``: to the hundredth, to show how close to its time it ran."""
+    value = value.astimezone(UTC)
+    return f"{value.day} {value:%b %Y %H:%M:%S}.{value.microsecond // 10000:02d} UTC"
+
+
+def what_happened(election_id: int) -> list[dict]:
+    """The last event of each kind that ran (or was skipped, or failed), newest first, in words:
+    ``{"text": "Voting opened at 12 Sep 2026 09:00:00.04 UTC", "detail": "40 ms late", "task_id", …}``."""
+    finished = (ScheduledEvent.objects.filter(election_id=election_id,
+                                              state__in=[State.DONE, State.SKIPPED, State.FAILED])
+                .order_by("-finished_at", "-pk"))
+    lines, seen = [], set()
+    for event in finished[:20]:
+        if event.kind in seen:
+            continue
+        seen.add(event.kind)
+        at = event.executed_at or event.finished_at or event.event_at
+        detail = event.reason or ""
+        if event.state == State.DONE and event.lateness is not None:
+            detail = f"{format_seconds(event.lateness.total_seconds())} late"
+        lines.append({"text": f"{HAPPENED_WORDS[(event.kind, event.state)]} at {precise_utc(at)}",
+                      "detail": detail, "task_id": event.task_id,
+                      "short_task_id": short_task_id(event.task_id), "state": event.state})
+    return lines
 
 
 # --- pages ------------------------------------------------------------------------------
@@ -142,6 +180,14 @@ def dashboard(request, pk: int):
     permissions = permissions_of(request.user, election)
     pending = pending_events(election.pk)
     children = list(election.children.order_by("pk"))
+    # a child's own pending events, shown where they differ from this election's
+    own: dict[int, list] = {}
+    for event in (ScheduledEvent.objects.filter(election_id__in=[c.pk for c in children], state=State.PENDING)
+                  .order_by("kind")):
+        mine = pending.get(event.kind)
+        if mine is None or mine.event_at != event.event_at:
+            own.setdefault(event.election_id, []).append(event)
+    child_rows = [(child, own.get(child.pk, [])) for child in children]
     status_actions = [
         {"action": action, "label": StatusAction(action).label.capitalize(),
          "allowed_from": " ".join(sorted(TRANSITIONS[action][0])), "allowed_now": election.allows(action)}
@@ -167,7 +213,8 @@ def dashboard(request, pk: int):
         "pollMs": 2000,
     }
     return render(request, "elections/dashboard.html", {
-        "election": election, "children": children,
+        "election": election, "children": children, "child_rows": child_rows,
+        "happened": what_happened(election.pk),
         "start": start, "stop": stop, "status_actions": status_actions,
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
         "kinds": [{"value": value, "label": label} for value, label in Kind.choices],
@@ -190,6 +237,7 @@ def summary(request, pk: int):
                    for kind in Kind.values},
         "children": list(election.children.order_by("pk").values_list("pk", "status")),
         "descendants": tree_status_counts(election),
+        "happened": what_happened(election.pk),
         "server_time": iso_utc(timezone.now()),
     })
 

@@ -89,6 +89,35 @@
       return out;
     }, {}) });
     applyChildren(s.children);
+    applyHappened(s.happened || []);
+  }
+
+  /** "Voting opened at 12 Sep 2026 09:00:00.04 UTC (40 ms late, task 3f2a…)", one line per kind. */
+  function applyHappened(lines) {
+    var list = document.getElementById("happened");
+    if (!list) { return; }
+    var key = JSON.stringify(lines);
+    if (list.getAttribute("data-key") === key) { return; }
+    list.setAttribute("data-key", key);
+    if (!lines.length) { return; }  // keep what the page was rendered with
+    list.textContent = "";
+    lines.forEach(function (line) {
+      var item = document.createElement("li");
+      item.setAttribute("data-state", line.state);
+      item.appendChild(document.createTextNode(line.text + " (" + (line.detail ? ES.plainWords(line.detail) + ", " : "") + "task "));
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "task-id";
+      button.setAttribute("data-task-id", line.task_id);
+      button.title = line.task_id;
+      button.setAttribute("aria-label", "Task " + line.short_task_id + ": show and copy the full task id");
+      var code = document.createElement("code");
+      code.textContent = line.short_task_id;
+      button.appendChild(code);
+      item.appendChild(button);
+      item.appendChild(document.createTextNode(")"));
+      list.appendChild(item);
+    });
   }
 
   // --- live refresh and the offline notice ------------------------------------------------------
