@@ -27,6 +27,8 @@ class Action(models.TextChoices):
     EVENT_SKIPPED = "event_skipped", "event skipped"
     EVENT_FAILED = "event_failed", "event failed"
     TASK_DISCARDED = "task_discarded", "task discarded"
+    ELECTION_UPDATED = "election_updated", "election edited"
+    GRANT_CHANGED = "grant_changed", "grant changed"
 
 
 class ActivityEntryQuerySet(models.QuerySet):

@@ -133,6 +133,8 @@ def describe(entry: ActivityEntry) -> str:
         return f"{who} created the election"
     if action == Action.ELECTION_DELETED:
         return f"{who} deleted the election"
+    if action in (Action.ELECTION_UPDATED, Action.GRANT_CHANGED):
+        return describe_settings_change(entry, who, meta)
     return f"{who}: {entry.get_action_display()}"
 
 
@@ -143,3 +145,21 @@ def present(entries) -> list[Line]:
              task_id=entry.task_id or "", short_task_id=short_task_id(entry.task_id))
         for entry in entries
     ]
+
+
+def describe_settings_change(entry: ActivityEntry, who: str, meta: dict) -> str:
+    """An edit of the election's title or description, or a change of a user's grant."""
+    if entry.action == Action.ELECTION_UPDATED:
+        changed = meta.get("changed") or {}
+        parts = []
+        if "title" in changed:
+            parts.append(f"renamed the election from “{changed['title'][0]}” to “{changed['title'][1]}”")
+        if "description" in changed:
+            parts.append("changed its description")
+        return f"{who} {' and '.join(parts) or 'edited the election'}"
+    user, before, after = meta.get("user") or "a user", meta.get("from"), meta.get("to")
+    if before is None:
+        return f"{who} gave {user} the {after} grant"
+    if after is None:
+        return f"{who} removed {user}'s {before} grant"
+    return f"{who} changed {user}'s grant from {before} to {after}"

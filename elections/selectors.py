@@ -176,3 +176,17 @@ def editable_elections(user) -> QuerySet[Election]:
     granted = list(ElectionGrant.objects.filter(user=user, permission="edit")
                    .values_list("election_id", flat=True))
     return Election.objects.filter(pk__in=[*granted, *descendant_ids(granted)])
+
+
+def grants_on(election: Election) -> list[ElectionGrant]:
+    """The grants given on this election itself (not inherited), by username."""
+    return list(ElectionGrant.objects.filter(election=election).select_related("user")
+                .order_by("user__username"))
+
+
+def inherited_grants(election: Election) -> list[ElectionGrant]:
+    """The grants on the election's ancestors, which cover it too (nearest ancestor first)."""
+    ancestors = ancestor_paths([election.pk]).get(election.pk, [])[1:]
+    rank = {pk: index for index, pk in enumerate(ancestors)}
+    grants = ElectionGrant.objects.filter(election_id__in=ancestors).select_related("user", "election")
+    return sorted(grants, key=lambda g: (rank[g.election_id], g.user.username))

@@ -22,4 +22,6 @@ urlpatterns = [
     path("elections/<int:pk>/summary/", views.summary, name="election-summary"),
     path("elections/<int:pk>/events/", views.past_events, name="election-events"),
     path("elections/<int:pk>/activity/", views.activity, name="election-activity"),
+    path("elections/<int:pk>/settings/", views.settings_page, name="election-settings"),
+    path("elections/<int:pk>/delete/", views.delete_page, name="election-delete"),
 ]

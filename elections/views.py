@@ -7,15 +7,18 @@ import copy
 from datetime import UTC, timedelta
 from functools import wraps
 
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -27,20 +30,23 @@ from config.input import max_body_megabytes
 from scheduling.election_config import MAX_ELECTIONS, import_election_config
 from scheduling.models import Kind, ScheduledEvent, State
 from scheduling.selectors import history_for, next_pending_by_election
-from scheduling.services import pending_events
+from scheduling.services import delete_election, pending_events
 
 from .access import election_for
 from .errors import InvalidInput
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
 from .selectors import (
     editable_elections,
+    grants_on,
+    inherited_grants,
     permissions_of,
+    tree_ids,
     tree_of,
     tree_status_counts,
     viewable_among,
     viewable_elections,
 )
-from .services import MAX_TREE_DEPTH
+from .services import MAX_TREE_DEPTH, set_grant, update_election
 
 PAGE_SIZE = 50
 
@@ -373,3 +379,62 @@ def error_lines(detail, path: str = "") -> list[tuple[str, str]]:
     if isinstance(detail, list):
         return [line for item in detail for line in error_lines(item, path)]
     return [(path, str(detail))]
+
+
+# --- an election's settings: title and description, grants, deletion ------------------------------
+
+@login_required
+def settings_page(request, pk: int):
+    """Edit the title and description, manage who may do what, delete: the edit grant is needed.
+    Each form posts here (``form`` = details, grant) and is redirected back (POST/redirect/GET)."""
+    election = election_or_404(request, pk, Permission.EDIT)
+    errors: dict = {}
+    if request.method == "POST":
+        form = request.POST.get("form")
+        try:
+            if form == "details":
+                changed = update_election(election, title=request.POST.get("title", ""),
+                                          description=request.POST.get("description", ""), actor=request.user)
+                messages.info(request, "Nothing changed." if not changed else
+                              f"Saved: the {' and the '.join(changed)} changed.")
+                return redirect("election-settings", pk=election.pk)
+            if form == "grant":
+                return _grant_from_form(request, election)
+        except InvalidInput as exc:
+            errors = {key: " ".join(str(m) for m in value) if isinstance(value, list) else str(value)
+                      for key, value in exc.detail.items()}
+    ids = tree_ids(election)
+    return render(request, "elections/settings.html", {
+        "election": election, "errors": errors, "posted": request.POST if errors else None,
+        "grants": grants_on(election), "inherited": inherited_grants(election),
+        "permissions": Permission.choices, "is_top_level": election.parent_id is None,
+        "descendant_count": len(ids) - 1,
+        "pending_count": ScheduledEvent.objects.filter(election_id__in=ids, state=State.PENDING).count(),
+    }, status=400 if errors else 200)
+
+
+def _grant_from_form(request, election: Election):
+    """Give, change or remove (permission "") a user's grant, from the settings page's forms."""
+    username = (request.POST.get("username") or "").strip()[:150]
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise InvalidInput({"username": [f"No active user named “{username}”; check the spelling."]})
+    permission = request.POST.get("permission") or None
+    if set_grant(election, user, permission, actor=request.user):
+        messages.success(request, f"{user.username} now has the {permission} grant." if permission
+                         else f"{user.username}'s grant on this election was removed.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect("election-settings", pk=election.pk)
+
+
+@require_POST
+@login_required
+def delete_page(request, pk: int):
+    """Delete the election and its children (their pending events are cancelled); back to the list."""
+    election = election_or_404(request, pk, Permission.EDIT)
+    title = election.title
+    delete_election(election, actor=request.user)
+    messages.success(request, f"“{title}” and its child elections were deleted; the activity log keeps "
+                              "their history.")
+    return redirect("election-list")

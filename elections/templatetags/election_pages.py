@@ -91,3 +91,9 @@ def thousands(value) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return str(value)
+
+
+@register.simple_tag(takes_context=True)
+def can_edit(context, election) -> bool:
+    """``{% can_edit election as editable %}``: whether the page's user holds edit on it."""
+    return selectors.user_can(context["request"].user, election, "edit")

@@ -173,5 +173,13 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { localizeTimes(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    localizeTimes(document);
+    // a message from the server (after a form was saved): dismissable and timed like any other
+    var flash = document.querySelector("[data-flash]");
+    if (flash) {
+      flash.querySelector(".notice-close").addEventListener("click", dismiss);
+      if (!flash.classList.contains("error")) { toastTimer = setTimeout(dismiss, TOAST_MS); }
+    }
+  });
 })();
