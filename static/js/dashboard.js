@@ -125,8 +125,14 @@
   // Every pollMs one request fetches the summary. A failed request (no answer, or a 5xx) shows
   // "Offline since …, retrying" until a request succeeds again; polling never stops.
 
+  /** "09:14:02 EST": the browser's time, with its zone (the page's other times are UTC). */
   function clock(date) {
-    return pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+    var zone = "";
+    try {
+      zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(date)
+        .filter(function (part) { return part.type === "timeZoneName"; })[0].value;
+    } catch (e) { zone = ""; }
+    return pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) + (zone ? " " + zone : "");
   }
   var offlineSince = null;
   function heardFromServer() {
