@@ -4,6 +4,8 @@ Access: 404 when the user may not view the election, 403 when a page needs more.
 """
 
 import copy
+import hashlib
+import json
 import re
 import time
 from datetime import UTC, timedelta
@@ -15,7 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -230,14 +232,14 @@ def dashboard(request, pk: int):
     })
 
 
-@never_cache
 @json_login_required
 def summary(request, pk: int):
     """What the dashboard refreshes, in one request: the election's status and pending events, the
-    status of each direct child, and how many descendants (any depth) are in each status."""
+    status of each direct child, how many descendants (any depth) are in each status, and what
+    happened. With an ``ETag``: an unchanged summary (5,000 children is about 100 KB) is a 304."""
     election = election_or_404(request, pk)
     pending = pending_events(election.pk)
-    return JsonResponse({
+    body = json.dumps({
         "id": election.pk,
         "title": election.title,
         "status": election.status,
@@ -246,8 +248,15 @@ def summary(request, pk: int):
         "children": list(election.children.order_by("pk").values_list("pk", "status")),
         "descendants": tree_status_counts(election),
         "happened": what_happened(election.pk),
-        "server_time": iso_utc(timezone.now()),
-    })
+    }, separators=(",", ":"))
+    etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"  # the browser asks every time, with If-None-Match
+    return response
 
 
 @login_required

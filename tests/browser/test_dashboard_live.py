@@ -80,3 +80,20 @@ def test_stop_asks_first_naming_how_many_elections_change(alice, open_page):
     expect(page.locator("[data-child-status][data-status='stopped']")).to_have_count(5)
     root.refresh_from_db()
     assert root.status == Status.STOPPED
+
+
+def test_an_unchanged_summary_is_a_304_and_a_change_is_sent_again(alice):
+    """Not a browser test: the summary's ETag, which the browser's cache revalidates every 2 s."""
+    from django.test import Client
+
+    root, kids = make_tree(alice, 3)
+    client = Client()
+    client.force_login(alice)
+    url = f"/elections/{root.pk}/summary/"
+    first = client.get(url)
+    assert first.status_code == 200 and first.json()["children"] == [[k.pk, "notstarted"] for k in kids]
+    assert client.get(url, headers={"If-None-Match": first["ETag"]}).status_code == 304
+    scheduling.change_status(kids[1], "start", actor=alice)
+    changed = client.get(url, headers={"If-None-Match": first["ETag"]})
+    assert changed.status_code == 200 and changed.json()["children"][1] == [kids[1].pk, "started"]
+    assert Client().get(url).status_code == 401
