@@ -158,8 +158,17 @@
       if (res.status === 0 || res.status >= 500) { throw new Error("HTTP " + res.status); }
       heardFromServer();
       if (res.ok) { applySummary(res.data); }
+      gone(res.status === 404 ? "This election no longer exists, or you may no longer view it: what is shown is how it was."
+        : res.status === 401 || res.status === 403 ? "Your session has ended: log in again to see live statuses." : "");
       return res;
     }, function (error) { lostServer(); throw error; });
+  }
+
+  /** A lasting answer that is no failure of the network (deleted, session over): say it, once. */
+  function gone(message) {
+    var notice = document.getElementById("gone-notice");
+    notice.textContent = message;
+    notice.hidden = !message;
   }
 
   var polling = false;

@@ -97,3 +97,20 @@ def test_an_unchanged_summary_is_a_304_and_a_change_is_sent_again(alice):
     changed = client.get(url, headers={"If-None-Match": first["ETag"]})
     assert changed.status_code == 200 and changed.json()["children"][1] == [kids[1].pk, "started"]
     assert Client().get(url).status_code == 401
+
+
+def test_a_deleted_election_or_an_ended_session_is_said_not_shown_as_live(alice, open_page):
+    root, _ = make_tree(alice, 2)
+    other, _ = make_tree(alice, 1, title="Referendum")
+    page = open_page(alice)
+    page.goto(f"/elections/{root.pk}/")
+    expect(page.locator("#last-refresh")).to_contain_text("Last heard from the server at")
+    notice = page.locator("#gone-notice")
+    expect(notice).to_be_hidden()
+    scheduling.delete_election(root, actor=alice)
+    expect(notice).to_contain_text("This election no longer exists")
+
+    page.goto(f"/elections/{other.pk}/")
+    expect(page.locator("#last-refresh")).to_contain_text("Last heard from the server at")
+    page.context.clear_cookies()  # the session is gone
+    expect(page.locator("#gone-notice")).to_contain_text("Your session has ended")
