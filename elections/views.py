@@ -54,6 +54,10 @@ from .services import MAX_TREE_DEPTH, set_grant, update_election
 
 PAGE_SIZE = 50
 
+#: The kinds that open and close voting: the pages show only these (main names them Kind.VOTING;
+#: other kinds of scheduled rows, such as automation runs, are not voting events).
+VOTING_KINDS = (Kind.START_VOTING, Kind.END_VOTING)
+
 #: What the confirmation of a status action adds under its question.
 ACTION_NOTES = {
     StatusAction.START: "Voting opens now in each of them that has not started; "
@@ -103,7 +107,7 @@ def precise_utc(value) -> str:
 def what_happened(election_id: int) -> list[dict]:
     """The last event of each kind that ran (or was skipped, or failed), newest first, in words:
     ``{"text": "Voting opened at 12 Sep 2026 09:00:00.04 UTC", "detail": "40 ms late", "task_id", …}``."""
-    finished = (ScheduledEvent.objects.filter(election_id=election_id,
+    finished = (ScheduledEvent.objects.filter(election_id=election_id, kind__in=VOTING_KINDS,
                                               state__in=[State.DONE, State.SKIPPED, State.FAILED])
                 .order_by("-finished_at", "-pk"))
     lines, seen = [], set()
@@ -148,7 +152,8 @@ def election_list(request):
         elections = elections.filter(parent__isnull=True)
     if order == "next":
         elections = elections.annotate(next_event_at=Subquery(
-            ScheduledEvent.objects.filter(election_id=OuterRef("pk"), state=State.PENDING)
+            ScheduledEvent.objects.filter(election_id=OuterRef("pk"), state=State.PENDING,
+                                          kind__in=VOTING_KINDS)
             .order_by("event_at").values("event_at")[:1]))
     page = Paginator(elections.order_by(*LIST_ORDERS[order][1]), PAGE_SIZE).get_page(request.GET.get("page"))
     next_event = next_pending_by_election(e.pk for e in page.object_list)
@@ -192,8 +197,8 @@ def dashboard(request, pk: int):
     children = list(election.children.order_by("pk"))
     # a child's own pending events, shown where they differ from this election's
     own: dict[int, list] = {}
-    for event in (ScheduledEvent.objects.filter(election_id__in=[c.pk for c in children], state=State.PENDING)
-                  .order_by("kind")):
+    for event in (ScheduledEvent.objects.filter(election_id__in=[c.pk for c in children], state=State.PENDING,
+                                                kind__in=VOTING_KINDS).order_by("kind")):
         mine = pending.get(event.kind)
         if mine is None or mine.event_at != event.event_at:
             own.setdefault(event.election_id, []).append(event)
@@ -244,7 +249,7 @@ def summary(request, pk: int):
         "title": election.title,
         "status": election.status,
         "events": {kind: iso_utc(pending[kind].event_at) if kind in pending else None
-                   for kind in Kind.values},
+                   for kind in VOTING_KINDS},
         "children": list(election.children.order_by("pk").values_list("pk", "status")),
         "descendants": tree_status_counts(election),
         "happened": what_happened(election.pk),
