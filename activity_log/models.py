@@ -27,8 +27,10 @@ class Action(models.TextChoices):
     EVENT_SKIPPED = "event_skipped", "event skipped"
     EVENT_FAILED = "event_failed", "event failed"
     TASK_DISCARDED = "task_discarded", "task discarded"
-    ELECTION_UPDATED = "election_updated", "election edited"
-    GRANT_CHANGED = "grant_changed", "grant changed"
+    ELECTION_EDITED = "election_edited", "election edited"
+    GRANT_ADDED = "grant_added", "access granted"
+    GRANT_CHANGED = "grant_changed", "access changed"
+    GRANT_REMOVED = "grant_removed", "access removed"
 
 
 class ActivityEntryQuerySet(models.QuerySet):

@@ -133,8 +133,17 @@ def describe(entry: ActivityEntry) -> str:
         return f"{who} created the election"
     if action == Action.ELECTION_DELETED:
         return f"{who} deleted the election"
-    if action in (Action.ELECTION_UPDATED, Action.GRANT_CHANGED):
-        return describe_settings_change(entry, who, meta)
+    if action == Action.ELECTION_EDITED:
+        changes = meta.get("changes") or {}
+        parts = [f"the {name} from “{change.get('from', '')}” to “{change.get('to', '')}”"
+                 for name, change in sorted(changes.items())]
+        return f"{who} changed " + ("; ".join(parts) or "the election")
+    if action == Action.GRANT_ADDED:
+        return f"{who} gave {meta.get('user')} {meta.get('to')} access"
+    if action == Action.GRANT_CHANGED:
+        return f"{who} changed the access of {meta.get('user')} from {meta.get('from')} to {meta.get('to')}"
+    if action == Action.GRANT_REMOVED:
+        return f"{who} removed the {meta.get('from')} access of {meta.get('user')}"
     return f"{who}: {entry.get_action_display()}"
 
 
@@ -146,20 +155,3 @@ def present(entries) -> list[Line]:
         for entry in entries
     ]
 
-
-def describe_settings_change(entry: ActivityEntry, who: str, meta: dict) -> str:
-    """An edit of the election's title or description, or a change of a user's grant."""
-    if entry.action == Action.ELECTION_UPDATED:
-        changed = meta.get("changed") or {}
-        parts = []
-        if "title" in changed:
-            parts.append(f"renamed the election from “{changed['title'][0]}” to “{changed['title'][1]}”")
-        if "description" in changed:
-            parts.append("changed its description")
-        return f"{who} {' and '.join(parts) or 'edited the election'}"
-    user, before, after = meta.get("user") or "a user", meta.get("from"), meta.get("to")
-    if before is None:
-        return f"{who} gave {user} the {after} grant"
-    if after is None:
-        return f"{who} removed {user}'s {before} grant"
-    return f"{who} changed {user}'s grant from {before} to {after}"

@@ -219,7 +219,7 @@ def update_election(election: Election, *, title: str, description: str, actor) 
     """Set the election's title and description; returns the fields that changed ([] when none).
 
     Raises InvalidInput naming the field (empty or too long a title, a NUL or lone surrogate)
-    and changes nothing. A change is logged as ``election_updated`` with the old and new values.
+    and changes nothing. A change is logged as ``election_edited`` with each field's from/to.
     """
     from config.input import text_problem
 
@@ -244,7 +244,9 @@ def update_election(election: Election, *, title: str, description: str, actor) 
             for name, (_, value) in changed.items():
                 setattr(locked, name, value)
             locked.save(update_fields=[*changed, "updated_at"])
-            record(Action.ELECTION_UPDATED, locked, actor=actor, changed=changed)
+            # the shape main's activity_log.services.record_election_edit writes (the admin's edits)
+            record(Action.ELECTION_EDITED, locked, actor=actor,
+                   changes={name: {"from": old, "to": new} for name, (old, new) in changed.items()})
     election.title, election.description = locked.title, locked.description
     election.updated_at = locked.updated_at
     return list(changed)
@@ -252,7 +254,8 @@ def update_election(election: Election, *, title: str, description: str, actor) 
 
 def set_grant(election: Election, user, permission: str | None, *, actor) -> bool:
     """Give ``user`` exactly ``permission`` on ``election`` (None: remove the grant); True when
-    something changed. Logged as ``grant_changed`` (``from``/``to``, None for no grant).
+    something changed. Logged as ``grant_added``, ``grant_changed`` or ``grant_removed``
+    (``user``, ``from``/``to``; None for no grant).
 
     A top-level election keeps at least one active user with ``edit``: lowering or removing the
     last such grant raises InvalidInput (``permission``), unless ``actor`` is a superuser. The
@@ -279,6 +282,9 @@ def set_grant(election: Election, user, permission: str | None, *, actor) -> boo
             current.delete()
         else:
             grant(user, locked, permission)
-        record(Action.GRANT_CHANGED, locked, actor=actor, user=user.username, user_id=user.pk,
+        # the actions and shape main's activity_log.services.record_grant_change writes (the admin's)
+        action = (Action.GRANT_ADDED if before is None else Action.GRANT_REMOVED if permission is None
+                  else Action.GRANT_CHANGED)
+        record(action, locked, actor=actor, user=user.username, user_id=user.pk,
                **{"from": before, "to": permission})
     return True

@@ -37,7 +37,8 @@ def test_edit_title_and_description_and_nothing_changed(alice, open_page):
     assert root.title == "General election 2027"
     page.goto(f"/elections/{root.pk}/activity/")
     expect(page.locator("#activity")).to_contain_text(
-        "alice renamed the election from “General” to “General election 2027” and changed its description")
+        "alice changed the description from “” to “All districts.”; the title from “General” to "
+        "“General election 2027”")
 
 
 def test_grants_are_given_changed_removed_and_the_last_editor_is_kept(alice, make_user, open_page):
@@ -64,8 +65,13 @@ def test_grants_are_given_changed_removed_and_the_last_editor_is_kept(alice, mak
     page.get_by_label("Username").fill("nobody")
     page.get_by_role("button", name="Give the grant").click()
     expect(page.locator("#grant-username-error")).to_contain_text("No active user named “nobody”")
-    sentences = [e.metadata for e in ActivityEntry.objects.filter(action=Action.GRANT_CHANGED).order_by("pk")]
-    assert [(m["from"], m["to"]) for m in sentences] == [(None, "view"), ("view", "edit"), ("edit", None)]
+    rows = ActivityEntry.objects.filter(
+        action__in=[Action.GRANT_ADDED, Action.GRANT_CHANGED, Action.GRANT_REMOVED]).order_by("pk")
+    assert [(r.action, r.metadata["user"], r.metadata["from"], r.metadata["to"]) for r in rows] == [
+        (Action.GRANT_ADDED, "bob", None, "view"), (Action.GRANT_CHANGED, "bob", "view", "edit"),
+        (Action.GRANT_REMOVED, "bob", "edit", None)]
+    page.goto(f"/elections/{root.pk}/activity/")
+    expect(page.locator("#activity")).to_contain_text("alice removed the edit access of bob")
 
 
 def test_settings_need_the_edit_grant_and_csrf(alice, make_user):
