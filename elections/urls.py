@@ -1,9 +1,7 @@
 """Server-rendered pages: log in, election list, dashboard with the modal, past events, activity log."""
 
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import path
-from django.views.generic import RedirectView
 
 from accounts.views import LoginView
 
@@ -11,7 +9,7 @@ from . import views
 
 urlpatterns = [
     # browsers and tools that ask for /favicon.ico without reading the page's <link rel="icon">
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.election_list, name="election-list"),

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -123,6 +124,11 @@ def what_happened(election_id: int) -> list[dict]:
                       "detail": detail, "task_id": event.task_id,
                       "short_task_id": short_task_id(event.task_id), "state": event.state})
     return lines
+
+
+def favicon(request):
+    """``/favicon.ico`` for browsers and tools that ask without reading ``<link rel="icon">``."""
+    return redirect(static("favicon.svg"))  # resolved per request: a hashed static name would move
 
 
 # --- pages ------------------------------------------------------------------------------
