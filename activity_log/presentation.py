@@ -201,3 +201,4 @@ def present(entries) -> list[Line]:
              task_id=entry.task_id or "", short_task_id=short_task_id(entry.task_id))
         for entry in entries
     ]
+

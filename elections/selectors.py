@@ -156,3 +156,44 @@ def tree_of(election: Election) -> list[Election]:
     ids = tree_ids(election)
     rows = {e.pk: e for e in Election.objects.filter(pk__in=ids).only("id", "title", "status", "parent_id")}
     return [rows[pk] for pk in ids if pk in rows]
+
+
+def tree_status_counts(election: Election) -> dict[str, int]:
+    """How many of the election's descendants (any depth, not itself) are in each status; one query."""
+    sql = f"""
+        WITH RECURSIVE tree(id) AS (
+            SELECT id FROM {_table()} WHERE parent_id = %s
+            UNION ALL
+            SELECT e.id FROM {_table()} e JOIN tree t ON e.parent_id = t.id
+        )
+        SELECT x.status, COUNT(*) FROM {_table()} x WHERE x.id IN (SELECT id FROM tree) GROUP BY x.status
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [election.pk])
+        return dict(cursor.fetchall())
+
+
+def editable_elections(user) -> QuerySet[Election]:
+    """The elections ``user`` may edit (an ``edit`` grant on it or an ancestor): where an upload may
+    attach children."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return Election.objects.none()
+    if user.is_superuser:
+        return Election.objects.all()
+    granted = list(ElectionGrant.objects.filter(user=user, permission="edit")
+                   .values_list("election_id", flat=True))
+    return Election.objects.filter(pk__in=[*granted, *descendant_ids(granted)])
+
+
+def grants_on(election: Election) -> list[ElectionGrant]:
+    """The grants given on this election itself (not inherited), by username."""
+    return list(ElectionGrant.objects.filter(election=election).select_related("user")
+                .order_by("user__username"))
+
+
+def inherited_grants(election: Election) -> list[ElectionGrant]:
+    """The grants on the election's ancestors, which cover it too (nearest ancestor first)."""
+    ancestors = ancestor_paths([election.pk]).get(election.pk, [])[1:]
+    rank = {pk: index for index, pk in enumerate(ancestors)}
+    grants = ElectionGrant.objects.filter(election_id__in=ancestors).select_related("user", "election")
+    return sorted(grants, key=lambda g: (rank[g.election_id], g.user.username))

@@ -10,7 +10,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from activity_log.models import Action
-from activity_log.services import ElectionRef, Entry, record, record_bulk
+from activity_log.services import (
+    ElectionRef,
+    Entry,
+    GrantRef,
+    record,
+    record_bulk,
+    record_election_edit,
+    record_grant_change,
+)
 from config.sql import id_in
 
 from .errors import InvalidInput, TransitionNotAllowed
@@ -226,3 +234,78 @@ def apply_transition(election: Election, action: str, *, actor=None, on_behalf_o
     election.status = trees.status(election.pk)
     return transition.changes
 
+
+
+# --- editing an election and its grants (the election's settings page) ---------------------------
+
+def update_election(election: Election, *, title: str, description: str, actor) -> list[str]:
+    """Set the election's title and description; returns the fields that changed ([] when none).
+
+    Raises InvalidInput naming the field (empty or too long a title, a NUL or lone surrogate)
+    and changes nothing. A change is logged as ``election_edited`` with each field's from/to.
+    """
+    from config.input import text_problem
+
+    title, description = (title or "").strip(), description or ""
+    errors: dict = {}
+    if not title:
+        errors["title"] = ["Required: give the election a title."]
+    elif len(title) > 200:
+        errors["title"] = [f"Is {len(title)} characters long; use at most 200."]
+    for name, value in (("title", title), ("description", description)):
+        problem = text_problem(value)
+        if problem:
+            errors[name] = [problem]
+    if errors:
+        raise InvalidInput(errors)
+    with transaction.atomic():
+        locked = lock(election.pk)
+        changed = {name: [getattr(locked, name), value]
+                   for name, value in (("title", title), ("description", description))
+                   if getattr(locked, name) != value}
+        if changed:
+            for name, (_, value) in changed.items():
+                setattr(locked, name, value)
+            locked.save(update_fields=[*changed, "updated_at"])
+            record_election_edit(locked, actor=actor,
+                                 before={name: old for name, (old, _) in changed.items()},
+                                 after={name: new for name, (_, new) in changed.items()})
+    election.title, election.description = locked.title, locked.description
+    election.updated_at = locked.updated_at
+    return list(changed)
+
+
+def set_grant(election: Election, user, permission: str | None, *, actor) -> bool:
+    """Give ``user`` exactly ``permission`` on ``election`` (None: remove the grant); True when
+    something changed. Logged as ``grant_added``, ``grant_changed`` or ``grant_removed``
+    (``user``, ``from``/``to``; None for no grant).
+
+    A top-level election keeps at least one active user with ``edit``: lowering or removing the
+    last such grant raises InvalidInput (``permission``), unless ``actor`` is a superuser. The
+    election row is locked first, so two editors removing each other at once cannot both win.
+    """
+    if permission is not None and permission not in Permission.values:
+        raise InvalidInput({"permission": [
+            f"Use one of {', '.join(Permission.values)}, or remove the grant."]})
+    with transaction.atomic():
+        locked = lock(election.pk)
+        current = ElectionGrant.objects.filter(election=locked, user=user).first()
+        before = current.permission if current else None
+        if before == permission:
+            return False
+        if (before == Permission.EDIT and locked.parent_id is None
+                and not getattr(actor, "is_superuser", False)
+                and not ElectionGrant.objects.filter(election=locked, permission=Permission.EDIT,
+                                                     user__is_active=True).exclude(user=user).exists()):
+            raise InvalidInput({"permission": [
+                f"{user.username} holds the last edit grant on this top-level election; without it no one "
+                "could edit or manage it. Give edit to someone else first (or ask a superuser)."
+            ]})
+        if permission is None:
+            current.delete()
+        else:
+            grant(user, locked, permission)
+        record_grant_change(actor=actor,
+                            before=GrantRef(locked, user, before) if before else None,
+                            after=GrantRef(locked, user, permission) if permission else None)
+    return True

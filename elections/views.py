@@ -3,23 +3,71 @@
 Access: 404 when the user may not view the election, 403 when a page needs more.
 """
 
+import copy
+import hashlib
+import json
+import re
+import time
+from datetime import UTC, timedelta
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
 
+from activity_log.presentation import format_seconds, short_task_id
 from activity_log.views import activity_page
+from config.api import MAX_ERRORS
 from config.input import max_body_megabytes
-from scheduling.configuring import pending_events
-from scheduling.models import Kind
+from scheduling.configuring import delete_election, pending_events
+from scheduling.election_config import MAX_ELECTIONS, import_election_config
+from scheduling.models import Kind, ScheduledEvent, State
 from scheduling.selectors import history_for, next_pending_by_election
 
 from .access import election_for
+from .errors import InvalidInput
 from .models import TRANSITIONS, Election, Permission, Status, StatusAction
-from .selectors import permissions_of, tree_of, viewable_among, viewable_elections
-from .services import MAX_TREE_DEPTH
+from .selectors import (
+    editable_elections,
+    grants_on,
+    inherited_grants,
+    permissions_of,
+    tree_ids,
+    tree_of,
+    tree_status_counts,
+    viewable_among,
+    viewable_elections,
+)
+from .services import MAX_TREE_DEPTH, set_grant, update_election
 
 PAGE_SIZE = 50
+
+#: The kinds that open and close voting: the pages show only these (main names them Kind.VOTING;
+#: other kinds of scheduled rows, such as automation runs, are not voting events).
+VOTING_KINDS = Kind.VOTING
+
+#: What the confirmation of a status action adds under its question.
+ACTION_NOTES = {
+    StatusAction.START: "Voting opens now in each of them that has not started; "
+                        "their scheduled starts are cancelled.",
+    StatusAction.STOP: "Voting closes for good in each of them that is open or suspended: "
+                       "a stopped election cannot be started again.",
+    StatusAction.SUSPEND: "Voting pauses in each of them that is open, until you resume it.",
+    StatusAction.RESUME: "Voting reopens in each of them that is suspended.",
+}
 
 
 def election_or_404(request, pk: int, permission: str = Permission.VIEW) -> Election:
@@ -27,20 +75,124 @@ def election_or_404(request, pk: int, permission: str = Permission.VIEW) -> Elec
     return election_for(request.user, pk, permission)
 
 
+def iso_utc(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def json_login_required(view):
+    """Like ``login_required`` for the pages' JSON: 401 JSON instead of a redirect to the log-in page."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return JsonResponse({"detail": "Your session has ended; log in again."}, status=401)
+        return view(request, *args, **kwargs)
+    return wrapper
+
+
+#: What happened to a scheduled event, in words, by kind and final state.
+HAPPENED_WORDS = {
+    (Kind.START_VOTING, State.DONE): "Voting opened", (Kind.END_VOTING, State.DONE): "Voting closed",
+    (Kind.START_VOTING, State.SKIPPED): "The scheduled opening was skipped",
+    (Kind.END_VOTING, State.SKIPPED): "The scheduled closing was skipped",
+    (Kind.START_VOTING, State.FAILED): "The scheduled opening failed",
+    (Kind.END_VOTING, State.FAILED): "The scheduled closing failed",
+}
+
+
+def precise_utc(value) -> str:
+    """``12 Sep 2026 09:00:00.04 UTC``: to the hundredth, to show how close to its time it ran."""
+    value = value.astimezone(UTC)
+    return f"{value.day} {value:%b %Y %H:%M:%S}.{value.microsecond // 10000:02d} UTC"
+
+
+def what_happened(election_id: int) -> list[dict]:
+    """The last event of each kind that ran (or was skipped, or failed), newest first, in words:
+    ``{"text": "Voting opened at 12 Sep 2026 09:00:00.04 UTC", "detail": "40 ms late", "task_id", …}``."""
+    finished = (ScheduledEvent.objects.filter(election_id=election_id, kind__in=VOTING_KINDS,
+                                              state__in=[State.DONE, State.SKIPPED, State.FAILED])
+                .order_by("-finished_at", "-pk"))
+    lines, seen = [], set()
+    for event in finished[:20]:
+        if event.kind in seen:
+            continue
+        seen.add(event.kind)
+        at = event.executed_at or event.finished_at or event.event_at
+        detail = event.reason or ""
+        if event.state == State.DONE and event.lateness is not None:
+            detail = f"{format_seconds(event.lateness.total_seconds())} late"
+        lines.append({"text": f"{HAPPENED_WORDS[(event.kind, event.state)]} at {precise_utc(at)}",
+                      "detail": detail, "task_id": event.task_id,
+                      "short_task_id": short_task_id(event.task_id), "state": event.state})
+    return lines
+
+
+def favicon(request):
+    """``/favicon.ico`` for browsers and tools that ask without reading ``<link rel="icon">``."""
+    return redirect(static("favicon.svg"))  # resolved per request: a hashed static name would move
+
+
 # --- pages ------------------------------------------------------------------------------
+
+#: The list's orders: value -> (label, ordering). "next" puts elections with nothing pending last.
+LIST_ORDERS = {
+    "newest": ("Newest first", ("-pk",)),
+    "next": ("Next scheduled event", (F("next_event_at").asc(nulls_last=True), "-pk")),
+    "title": ("Title (A to Z)", ("title", "pk")),
+}
+
 
 @login_required
 def election_list(request):
-    page = Paginator(viewable_elections(request.user).select_related("parent").order_by("pk"),
-                     PAGE_SIZE).get_page(request.GET.get("page"))
+    """Elections the user may view: search by title, filter by status, top-level only, ordered."""
+    query = (request.GET.get("q") or "").strip()[:200]
+    status = request.GET.get("status") or ""
+    status = status if status in Status.values else ""
+    top_only = request.GET.get("top") == "1"
+    order = request.GET.get("order") if request.GET.get("order") in LIST_ORDERS else "newest"
+    elections = viewable_elections(request.user).select_related("parent")
+    if query:
+        elections = elections.filter(title__icontains=query)
+    if status:
+        elections = elections.filter(status=status)
+    if top_only:
+        elections = elections.filter(parent__isnull=True)
+    if order == "next":
+        elections = elections.annotate(next_event_at=Subquery(
+            ScheduledEvent.objects.filter(election_id=OuterRef("pk"), state=State.PENDING,
+                                          kind__in=VOTING_KINDS)
+            .order_by("event_at").values("event_at")[:1]))
+    page = Paginator(elections.order_by(*LIST_ORDERS[order][1]), PAGE_SIZE).get_page(request.GET.get("page"))
     next_event = next_pending_by_election(e.pk for e in page.object_list)
     # "Part of" names a parent only if the user may view it: a grant on a child shows nothing above.
     shown = viewable_among(request.user, {e.parent_id for e in page.object_list if e.parent_id})
     rows = [(e, e.parent if e.parent_id in shown else None, next_event.get(e.pk)) for e in page.object_list]
+    filters = request.GET.copy()
+    filters.pop("page", None)
     return render(request, "elections/list.html", {
-        "page": page, "rows": rows,
+        "page": page, "rows": rows, "filter_query": filters.urlencode(),
+        "q": query, "status": status, "top_only": top_only, "order": order,
+        "statuses": Status.choices, "orders": [(value, label) for value, (label, _) in LIST_ORDERS.items()],
+        "filtered": bool(query or status or top_only),
         "can_create": request.user.has_perm("elections.add_election"),
     })
+
+
+@never_cache
+@json_login_required
+def parent_search(request):
+    """Up to 20 elections the user may edit whose title contains ``q`` (or whose id is ``q``/``#q``),
+    for the upload page's parent field: ``{"results": [{"id", "title", "label"}]}``."""
+    query = (request.GET.get("q") or "").strip()[:200]
+    elections = editable_elections(request.user)
+    digits = query.lstrip("#")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        elections = elections.filter(Q(title__icontains=query) | Q(pk=int(digits)))
+    elif query:
+        elections = elections.filter(title__icontains=query)
+    found = elections.order_by("title", "pk").values("pk", "title")[:20]
+    return JsonResponse({"results": [
+        {"id": e["pk"], "title": e["title"], "label": f"{e['title']} (#{e['pk']})"} for e in found
+    ]})
 
 
 @login_required
@@ -49,6 +201,14 @@ def dashboard(request, pk: int):
     permissions = permissions_of(request.user, election)
     pending = pending_events(election.pk)
     children = list(election.children.order_by("pk"))
+    # a child's own pending events, shown where they differ from this election's
+    own: dict[int, list] = {}
+    for event in (ScheduledEvent.objects.filter(election_id__in=[c.pk for c in children], state=State.PENDING,
+                                                kind__in=VOTING_KINDS).order_by("kind")):
+        mine = pending.get(event.kind)
+        if mine is None or mine.event_at != event.event_at:
+            own.setdefault(event.election_id, []).append(event)
+    child_rows = [(child, own.get(child.pk, [])) for child in children]
     status_actions = [
         {"action": action, "label": StatusAction(action).label.capitalize(),
          "allowed_from": " ".join(sorted(TRANSITIONS[action][0])), "allowed_now": election.allows(action)}
@@ -62,8 +222,11 @@ def dashboard(request, pk: int):
         "actionUrls": {a["action"]: reverse(f"api-election-{a['action']}", args=[election.pk])
                        for a in status_actions},
         "statusLabels": dict(Status.choices),
-        # one request refreshes the first page of children; more update on reload
-        "childrenUrl": f"{reverse('api-election-list')}?parent={election.pk}",
+        # which statuses each action changes (the confirmation counts the descendants in them)
+        "actionRules": {a["action"]: sorted(TRANSITIONS[a["action"]][0]) for a in status_actions},
+        "actionNotes": {a["action"]: ACTION_NOTES[a["action"]] for a in status_actions},
+        # one request refreshes the election and every child shown (elections/<pk>/summary/)
+        "summaryUrl": reverse("election-summary", args=[election.pk]),
         "events": {
             kind: event.event_at.isoformat().replace("+00:00", "Z") if event else None
             for kind, event in ((Kind.START_VOTING, start), (Kind.END_VOTING, stop))
@@ -71,7 +234,8 @@ def dashboard(request, pk: int):
         "pollMs": 2000,
     }
     return render(request, "elections/dashboard.html", {
-        "election": election, "children": children,
+        "election": election, "children": children, "child_rows": child_rows,
+        "happened": what_happened(election.pk),
         "start": start, "stop": stop, "status_actions": status_actions,
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
         "kinds": [{"value": kind.value, "label": kind.label} for kind in Kind.VOTING],
@@ -79,10 +243,39 @@ def dashboard(request, pk: int):
     })
 
 
+@json_login_required
+def summary(request, pk: int):
+    """What the dashboard refreshes, in one request: the election's status and pending events, the
+    status of each direct child, how many descendants (any depth) are in each status, and what
+    happened. With an ``ETag``: an unchanged summary (5,000 children is about 100 KB) is a 304."""
+    election = election_or_404(request, pk)
+    pending = pending_events(election.pk)
+    body = json.dumps({
+        "id": election.pk,
+        "title": election.title,
+        "status": election.status,
+        "events": {kind: iso_utc(pending[kind].event_at) if kind in pending else None
+                   for kind in VOTING_KINDS},
+        "children": list(election.children.order_by("pk").values_list("pk", "status")),
+        "descendants": tree_status_counts(election),
+        "happened": what_happened(election.pk),
+    }, separators=(",", ":"))
+    etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"  # the browser asks every time, with If-None-Match
+    return response
+
+
 @login_required
 def past_events(request, pk: int):
     election = election_or_404(request, pk)
-    page = Paginator(history_for(election.pk), PAGE_SIZE).get_page(request.GET.get("page"))
+    # only what has happened: pending events are on the dashboard, not in the past
+    page = Paginator(history_for(election.pk).exclude(state=State.PENDING), PAGE_SIZE).get_page(
+        request.GET.get("page"))
     return render(request, "elections/events.html", {"election": election, "page": page})
 
 
@@ -96,10 +289,182 @@ def activity(request, pk: int):
 def upload(request):
     """The upload form; it posts to the API, whose answers (413 for too big a body, 400 for
     too deep a nesting) the page shows. It states the limits so a user knows them first."""
+    # examples a week ahead at 09:00 UTC: a placeholder in the past would be refused if copied
+    opens = (timezone.now() + timedelta(days=7)).replace(hour=9, minute=0, second=0, microsecond=0)
     return render(request, "elections/upload.html", {
+        "example_start": iso_utc(opens), "example_end": iso_utc(opens + timedelta(hours=10)),
         "can_create": request.user.has_perm("elections.add_election"),
         "max_upload_mb": max_body_megabytes(),
         "max_tree_depth": MAX_TREE_DEPTH,
+        "max_elections": MAX_ELECTIONS,
+        "check_url": reverse("election-upload-check"),
+        "parent_search_url": reverse("election-parent-search"),
         "api_url": reverse("api-election-list"),
         "dashboard_url": reverse("election-dashboard", args=[0]),
     })
+
+
+# --- every problem of an upload at once ----------------------------------------------------------
+
+#: At most this many dry runs of one configuration (each finds the next schedule the rules refuse),
+#: and no new run after this many seconds: a big tree costs a full import per run.
+MAX_CHECK_RUNS = 20
+CHECK_SECONDS = 5.0
+
+
+@api_view(["POST"])
+def upload_check(request):
+    """Every problem of a configuration, each with its path (``children[3].scheduled_events.
+    end_voting.event_at``), at most MAX_ERRORS; creates nothing. The upload page calls it after
+    the API refused the configuration, which names every malformed field but stops at the first
+    schedule the rules refuse (``configure`` runs election by election). Same parser, session,
+    CSRF and permission as the API's POST."""
+    config = request.data
+    top_level = not isinstance(config, dict) or config.get("parent") is None
+    if top_level and not request.user.has_perm("elections.add_election"):
+        raise PermissionDenied("You may not create top-level elections; set parent to an election "
+                               "you can edit.")
+    errors, complete = all_config_errors(config, request.user)
+    # in the order of the document: children[2] before children[10], a child's fields together
+    lines = sorted(error_lines(errors), key=lambda line: [
+        (0, int(token), "") if token.isdigit() else (1, 0, token) for token in re.split(r"[\[\].]+", line[0])
+        if token])
+    return Response({"errors": [{"path": path, "message": message} for path, message in lines[:MAX_ERRORS]],
+                     "more": max(0, len(lines) - MAX_ERRORS), "complete": complete})
+
+
+def all_config_errors(config, actor) -> tuple[dict, bool]:
+    """The import's errors, gathered over dry runs (each rolled back): after each run what it
+    refused is left out of a copy, so the next run reaches the next problem. Stops when a run
+    passes, when nothing more can be left out, or after MAX_CHECK_RUNS runs or CHECK_SECONDS
+    (then ``complete`` is False)."""
+    config = copy.deepcopy(config)
+    found: dict = {}
+    deadline = time.monotonic() + CHECK_SECONDS
+    for run in range(MAX_CHECK_RUNS):
+        if run and time.monotonic() > deadline:
+            break
+        try:
+            with transaction.atomic():
+                import_election_config(config, actor=actor)
+                transaction.set_rollback(True)  # a dry run: nothing is kept, nothing is published
+            return found, True
+        except InvalidInput as exc:
+            _merge(found, exc.detail)
+            if not _leave_out_refused(config, exc.detail):
+                return found, True
+    return found, False
+
+
+def _merge(into: dict, detail) -> None:
+    for key, value in (detail.items() if isinstance(detail, dict) else [("non_field_errors", detail)]):
+        if isinstance(value, dict):
+            _merge(into.setdefault(key, {}), value)
+        else:
+            messages = into.setdefault(key, [])
+            new = value if isinstance(value, list) else [value]
+            if isinstance(messages, list):
+                messages.extend(m for m in new if m not in messages)
+
+
+def _leave_out_refused(config, detail) -> int:
+    """Make the copy pass what ``detail`` refused, so the next dry run gets further: a refused
+    schedule is left out, a refused title replaced, another refused field dropped, a ``children``
+    that is no list emptied. Returns how many changes it made (0: nothing more to find)."""
+    changes, stack = 0, [(config, detail)]
+    while stack:
+        node, errors = stack.pop()
+        if not isinstance(node, dict) or not isinstance(errors, dict):
+            continue
+        for key in list(errors):
+            if key == "title":
+                node["title"], changes = "(title)", changes + 1
+            elif key == "children" and not isinstance(errors[key], dict):
+                if node.get("children"):
+                    node["children"], changes = [], changes + 1
+            elif key in node and key != "children" and key != "parent":
+                node.pop(key)
+                changes += 1
+        children, child_errors = node.get("children"), errors.get("children")
+        if isinstance(children, list) and isinstance(child_errors, dict):
+            stack.extend((children[int(i)], e) for i, e in child_errors.items()
+                         if str(i).isdigit() and int(i) < len(children))
+    return changes
+
+
+def error_lines(detail, path: str = "") -> list[tuple[str, str]]:
+    """``[(path, message)]`` with list indices as ``[3]``: ``children[3].scheduled_events.…``."""
+    if isinstance(detail, dict):
+        lines = []
+        for key, value in detail.items():
+            key = str(key)
+            if key in ("non_field_errors", "detail"):
+                sub = path
+            elif key.isdigit():
+                sub = f"{path}[{key}]"
+            else:
+                sub = f"{path}.{key}" if path else key
+            lines.extend(error_lines(value, sub))
+        return lines
+    if isinstance(detail, list):
+        return [line for item in detail for line in error_lines(item, path)]
+    return [(path, str(detail))]
+
+
+# --- an election's settings: title and description, grants, deletion ------------------------------
+
+@login_required
+def settings_page(request, pk: int):
+    """Edit the title and description, manage who may do what, delete: the edit grant is needed.
+    Each form posts here (``form`` = details, grant) and is redirected back (POST/redirect/GET)."""
+    election = election_or_404(request, pk, Permission.EDIT)
+    errors: dict = {}
+    if request.method == "POST":
+        form = request.POST.get("form")
+        try:
+            if form == "details":
+                changed = update_election(election, title=request.POST.get("title", ""),
+                                          description=request.POST.get("description", ""), actor=request.user)
+                messages.info(request, "Nothing changed." if not changed else
+                              f"Saved: the {' and the '.join(changed)} changed.")
+                return redirect("election-settings", pk=election.pk)
+            if form == "grant":
+                return _grant_from_form(request, election)
+        except InvalidInput as exc:
+            errors = {key: " ".join(str(m) for m in value) if isinstance(value, list) else str(value)
+                      for key, value in exc.detail.items()}
+    ids = tree_ids(election)
+    return render(request, "elections/settings.html", {
+        "election": election, "errors": errors, "posted": request.POST if errors else None,
+        "grants": grants_on(election), "inherited": inherited_grants(election),
+        "permissions": Permission.choices, "is_top_level": election.parent_id is None,
+        "descendant_count": len(ids) - 1,
+        "pending_count": ScheduledEvent.objects.filter(election_id__in=ids, state=State.PENDING).count(),
+    }, status=400 if errors else 200)
+
+
+def _grant_from_form(request, election: Election):
+    """Give, change or remove (permission "") a user's grant, from the settings page's forms."""
+    username = (request.POST.get("username") or "").strip()[:150]
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise InvalidInput({"username": [f"No active user named “{username}”; check the spelling."]})
+    permission = request.POST.get("permission") or None
+    if set_grant(election, user, permission, actor=request.user):
+        messages.success(request, f"{user.username} now has the {permission} grant." if permission
+                         else f"{user.username}'s grant on this election was removed.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect("election-settings", pk=election.pk)
+
+
+@require_POST
+@login_required
+def delete_page(request, pk: int):
+    """Delete the election and its children (their pending events are cancelled); back to the list."""
+    election = election_or_404(request, pk, Permission.EDIT)
+    title = election.title
+    delete_election(election, actor=request.user)
+    messages.success(request, f"“{title}” and its child elections were deleted; the activity log keeps "
+                              "their history.")
+    return redirect("election-list")

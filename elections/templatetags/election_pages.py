@@ -1,6 +1,7 @@
 """Filters for the pages: times in UTC for people, ISO 8601 for machines, durations."""
 
-from datetime import UTC
+import re
+from datetime import UTC, datetime
 
 from django import template
 
@@ -42,3 +43,57 @@ def duration(value) -> str:
 def viewable_parent(context, election):
     """``{% viewable_parent election as parent %}``: the parent if the page's user may view it, else None."""
     return selectors.viewable_parent(context["request"].user, election)
+
+
+_UUID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+_ISO = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
+_WORDS = [
+    (re.compile(r"\bnotstarted\b"), "not started"),
+    (re.compile(r"\bstart_voting\b"), "voting opens"),
+    (re.compile(r"\bend_voting\b"), "voting closes"),
+    (re.compile(r"\bevent_at\b"), "time"),
+    (re.compile(r"\b[Ss]end null to clear (it|the end of voting)\b"), "cancel it"),
+]
+
+
+def _iso_words(match) -> str:
+    try:
+        return format_utc(datetime.fromisoformat(match.group(0).replace("Z", "+00:00")))
+    except ValueError:
+        return match.group(0)
+
+
+@register.filter
+def plain_words(value) -> str:
+    """A stored sentence or reason in a person's words: ``notstarted`` -> ``not started``, kinds as
+    words, ISO instants as ``12 Sep 2026 09:26 UTC``, task ids shortened (the Task column and the
+    task button hold the full id). Plain text in, plain text out: the template escapes it."""
+    text = str(value or "")
+    for pattern, words in _WORDS:
+        text = pattern.sub(words, text)
+    text = _ISO.sub(_iso_words, text)
+    return _UUID.sub(lambda m: f"{m.group(1)}…", text)
+
+
+KIND_PHRASES = {"start_voting": "Voting opens", "end_voting": "Voting closes"}
+
+
+@register.filter
+def kind_phrase(kind) -> str:
+    """``start_voting`` -> ``Voting opens``: what a person calls the event."""
+    return KIND_PHRASES.get(str(kind), str(kind))
+
+
+@register.filter
+def thousands(value) -> str:
+    """``20000`` -> ``20,000``."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.simple_tag(takes_context=True)
+def can_edit(context, election) -> bool:
+    """``{% can_edit election as editable %}``: whether the page's user holds edit on it."""
+    return selectors.user_can(context["request"].user, election, "edit")

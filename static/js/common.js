@@ -73,10 +73,20 @@
     });
   }
 
-  /** Show a message at the top of the page (announced by screen readers). */
+  /** Show one message at the top of the page (announced by screen readers): it replaces the one
+   *  shown before, has a close button (and Escape), and goes by itself after a few seconds
+   *  (errors stay until dismissed). ``kind``: "success" (default), "info" or "error". */
+  var TOAST_MS = 6000;
+  var toastTimer = null;
+  function dismiss() {
+    var region = document.getElementById("notifications");
+    if (region) { region.textContent = ""; }
+    clearTimeout(toastTimer);
+  }
   function notify(message, kind) {
     var region = document.getElementById("notifications");
     if (!region) { return; }
+    dismiss();
     var note = document.createElement("div");
     note.className = "notice " + (kind || "success");
     var text = document.createElement("span");
@@ -86,11 +96,39 @@
     close.className = "notice-close";
     close.setAttribute("aria-label", "Dismiss notification");
     close.textContent = "×";
-    close.addEventListener("click", function () { note.remove(); });
+    close.addEventListener("click", dismiss);
     note.appendChild(text);
     note.appendChild(close);
     region.appendChild(note);
-    setTimeout(function () { note.remove(); }, 12000);
+    if (kind !== "error") { toastTimer = setTimeout(dismiss, TOAST_MS); }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !document.querySelector("dialog[open]")) { dismiss(); }
+  });
+
+  var WORDS = [
+    [/\bnotstarted\b/g, "not started"],
+    [/\bstart_voting\b/g, "voting opens"],
+    [/\bend_voting\b/g, "voting closes"],
+    [/\bevent_at\b/g, "time"],
+    [/\bscheduled_events\b/g, "scheduled events"],
+    [/\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, "$1…"],
+    [/\b[Ss]end null to clear (it|the end of voting)\b/g, "uncheck it (or leave it out) to cancel it"],
+    [/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z\b/g, function (iso) { return formatUTC(new Date(iso)); }]
+  ];
+  /** A server message in a person's words: statuses and kinds as words, task ids shortened, ISO
+   *  instants as "12 Sep 2026 09:26 UTC" (unless ``keepTimes``: the upload shows the JSON's form). */
+  function plainWords(message, keepTimes) {
+    return WORDS.reduce(function (text, pair, index) {
+      return keepTimes && index === WORDS.length - 1 ? text : text.replace(pair[0], pair[1]);
+    }, String(message));
+  }
+
+  /** Only the messages of DRF-style errors, without the field names, in plain words. */
+  function messagesOf(data) {
+    return flattenErrors(data).map(function (line) {
+      return plainWords(line.replace(/^[\w.]+: /, ""));
+    });
   }
 
   /** Flatten DRF-style errors into ["field.sub: message", ...]. */
@@ -115,8 +153,33 @@
   window.ES = {
     formatUTC: formatUTC, formatLocal: formatLocal, timeZoneName: timeZoneName,
     toLocalInput: toLocalInput, fromLocalInput: fromLocalInput, localizeTimes: localizeTimes,
-    api: api, notify: notify, flattenErrors: flattenErrors
+    api: api, notify: notify, dismiss: dismiss, plainWords: plainWords, messagesOf: messagesOf, flattenErrors: flattenErrors
   };
 
-  document.addEventListener("DOMContentLoaded", function () { localizeTimes(document); });
+  /** A task id button shows the full id in its place and copies it (one click, or Enter/Space). */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.task-id");
+    if (!button) { return; }
+    var full = button.getAttribute("data-task-id");
+    var code = button.querySelector("code");
+    code.textContent = full;
+    button.classList.add("is-full");
+    button.setAttribute("aria-label", "Task " + full + ": copy the task id");
+    var done = function () { notify("Task id " + full + " copied.", "info"); };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(full).then(done, function () { notify("Task id " + full + " (select it to copy).", "info"); });
+    } else {
+      notify("Task id " + full + " (select it to copy).", "info");
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localizeTimes(document);
+    // a message from the server (after a form was saved): dismissable and timed like any other
+    var flash = document.querySelector("[data-flash]");
+    if (flash) {
+      flash.querySelector(".notice-close").addEventListener("click", dismiss);
+      if (!flash.classList.contains("error")) { toastTimer = setTimeout(dismiss, TOAST_MS); }
+    }
+  });
 })();

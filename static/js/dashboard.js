@@ -9,6 +9,8 @@
   var menu = document.getElementById("actions-menu");
   var dialog = document.getElementById("schedule-dialog");
 
+  function pad(n) { return String(n).padStart(2, "0"); }
+
   // --- status box -----------------------------------------------------------------------------
 
   function renderEvent(kind, iso) {
@@ -68,34 +70,118 @@
     });
   }
 
-  function applyChild(id, child) {
-    var badge = document.querySelector("tr[data-child-id='" + id + "'] [data-child-status]");
-    if (badge) { setBadge(badge, child.status); }
+  function applyChildren(pairs) {
+    var rows = {};
+    document.querySelectorAll("tr[data-child-id]").forEach(function (tr) { rows[tr.getAttribute("data-child-id")] = tr; });
+    pairs.forEach(function (pair) {
+      var tr = rows[String(pair[0])];
+      var badge = tr && tr.querySelector("[data-child-status]");
+      if (badge) { setBadge(badge, pair[1]); }
+    });
+  }
+
+  /** The summary from elections/<pk>/summary/: the election, every direct child, counts of the tree. */
+  var summary = null;
+  function applySummary(s) {
+    summary = s;
+    applyElection({ status: s.status, scheduled_events: Object.keys(s.events).reduce(function (out, kind) {
+      out[kind] = s.events[kind] ? { event_at: s.events[kind] } : null;
+      return out;
+    }, {}) });
+    applyChildren(s.children);
+    applyHappened(s.happened || []);
+  }
+
+  /** "Voting opened at 12 Sep 2026 09:00:00.04 UTC (40 ms late, task 3f2a…)", one line per kind. */
+  function applyHappened(lines) {
+    var list = document.getElementById("happened");
+    if (!list) { return; }
+    var key = JSON.stringify(lines);
+    if (list.getAttribute("data-key") === key) { return; }
+    list.setAttribute("data-key", key);
+    if (!lines.length) { return; }  // keep what the page was rendered with
+    list.textContent = "";
+    lines.forEach(function (line) {
+      var item = document.createElement("li");
+      item.setAttribute("data-state", line.state);
+      item.appendChild(document.createTextNode(line.text + " (" + (line.detail ? ES.plainWords(line.detail) + ", " : "") + "task "));
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "task-id";
+      button.setAttribute("data-task-id", line.task_id);
+      button.title = line.task_id;
+      button.setAttribute("aria-label", "Task " + line.short_task_id + ": show and copy the full task id");
+      var code = document.createElement("code");
+      code.textContent = line.short_task_id;
+      button.appendChild(code);
+      item.appendChild(button);
+      item.appendChild(document.createTextNode(")"));
+      list.appendChild(item);
+    });
+  }
+
+  // --- live refresh and the offline notice ------------------------------------------------------
+  //
+  // Every pollMs one request fetches the summary. A failed request (no answer, or a 5xx) shows
+  // "Offline since …, retrying" until a request succeeds again; polling never stops.
+
+  /** "09:14:02 EST": the browser's time, with its zone (the page's other times are UTC). */
+  function clock(date) {
+    var zone = "";
+    try {
+      zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(date)
+        .filter(function (part) { return part.type === "timeZoneName"; })[0].value;
+    } catch (e) { zone = ""; }
+    return pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) + (zone ? " " + zone : "");
+  }
+  var offlineSince = null;
+  function heardFromServer() {
+    var stamp = document.getElementById("last-refresh");
+    if (stamp) { stamp.textContent = "Last heard from the server at " + clock(new Date()) + "."; }
+    if (offlineSince) {
+      offlineSince = null;
+      var notice = document.getElementById("offline-notice");
+      notice.hidden = true;
+      notice.textContent = "";
+      ES.notify("Back online: the statuses are live again.", "info");
+    }
+  }
+  function lostServer() {
+    var notice = document.getElementById("offline-notice");
+    if (!offlineSince) { offlineSince = new Date(); }
+    notice.textContent = "Offline since " + clock(offlineSince) + " — retrying. The statuses below may be out of date.";
+    notice.hidden = false;
+  }
+
+  function fetchSummary() {
+    return ES.api("GET", data.summaryUrl).then(function (res) {
+      if (res.status === 0 || res.status >= 500) { throw new Error("HTTP " + res.status); }
+      heardFromServer();
+      if (res.ok) { applySummary(res.data); }
+      gone(res.status === 404 ? "This election no longer exists, or you may no longer view it: what is shown is how it was."
+        : res.status === 401 || res.status === 403 ? "Your session has ended: log in again to see live statuses." : "");
+      return res;
+    }, function (error) { lostServer(); throw error; });
+  }
+
+  /** A lasting answer that is no failure of the network (deleted, session over): say it, once. */
+  function gone(message) {
+    var notice = document.getElementById("gone-notice");
+    notice.textContent = message;
+    notice.hidden = !message;
   }
 
   var polling = false;
   function poll() {
     if (polling || document.hidden) { return; }
     polling = true;
-    var requests = [ES.api("GET", data.apiUrl).then(function (res) {
-      if (res.ok) { applyElection(res.data); }
-    })];
-    if (document.getElementById("children")) {
-      requests.push(ES.api("GET", data.childrenUrl).then(function (res) {
-        if (res.ok) {
-          res.data.results.forEach(function (child) { applyChild(String(child.id), child); });
-        }
-      }));
-    }
-    Promise.all(requests).then(function () {
-      var stamp = document.getElementById("last-refresh");
-      if (stamp) { stamp.textContent = "Last refreshed " + new Date().toLocaleTimeString() + "."; }
-    }).catch(function () { /* offline for a moment: the next poll tries again */ })
+    fetchSummary().catch(function (error) { if (!offlineSince) { lostServer(); } })
       .then(function () { polling = false; });
   }
 
   KINDS.forEach(function (kind) { renderEvent(kind, events[kind]); });
   setInterval(poll, data.pollMs);
+  poll();
 
   // --- Actions menu ----------------------------------------------------------------------------
 
@@ -114,17 +200,59 @@
       button.addEventListener("click", function () {
         var action = button.getAttribute("data-status-action");
         closeMenu();
-        if (action === "stop" && !window.confirm("Stop this election and all its child elections? " +
-            "A stopped election cannot be started again.")) { return; }
-        ES.api("POST", data.actionUrls[action]).then(function (res) {
-          if (res.ok) {
-            applyElection(res.data);
-            ES.notify("Done: the election is now " + (data.statusLabels[res.data.status] || res.data.status) + ".");
-          } else {
-            ES.notify((res.data && res.data.detail) || ("Could not " + action + " the election."), "error");
-          }
-        });
+        askThenAct(action);
       });
+    });
+  }
+
+  // --- status actions: ask first, naming how many elections change ------------------------------
+
+  var confirmDialog = document.getElementById("confirm-dialog");
+  var VERBS = { start: "Start voting in", stop: "Stop voting in", suspend: "Suspend voting in",
+                resume: "Resume voting in" };
+  var BUTTONS = { start: "Start voting", stop: "Stop voting", suspend: "Suspend voting", resume: "Resume voting" };
+
+  /** The question for ``action`` with the tree as the summary ``s`` counts it. */
+  function question(action, s) {
+    var allowed = data.actionRules[action];
+    var children = allowed.reduce(function (n, status) { return n + (s.descendants[status] || 0); }, 0);
+    var title = "“" + s.title + "”";
+    if (!children) { return VERBS[action] + " " + title + "?"; }
+    return VERBS[action] + " " + title + " and its " + children.toLocaleString("en-US") + " child election" +
+      (children === 1 ? "" : "s") + "?";
+  }
+
+  function askThenAct(action) {
+    fetchSummary().then(function (res) {
+      if (!res.ok) { throw new Error("HTTP " + res.status); }
+      document.getElementById("confirm-title").textContent = question(action, res.data);
+      document.getElementById("confirm-detail").textContent = data.actionNotes[action];
+      var ok = document.getElementById("confirm-ok");
+      ok.textContent = BUTTONS[action];
+      confirmDialog.returnValue = "";
+      confirmDialog.setAttribute("data-action", action);
+      confirmDialog.showModal();
+      document.getElementById("confirm-cancel").focus();
+    }).catch(function () {
+      ES.notify("Could not reach the server to count the elections that would change; nothing was done. Try again.", "error");
+    });
+  }
+
+  if (confirmDialog) {
+    confirmDialog.addEventListener("close", function () {
+      var action = confirmDialog.getAttribute("data-action");
+      var summaryButton = menu && menu.querySelector("summary");
+      if (summaryButton) { summaryButton.focus(); }
+      if (confirmDialog.returnValue !== "confirm" || !action) { return; }
+      ES.api("POST", data.actionUrls[action]).then(function (res) {
+        if (res.ok) {
+          applyElection(res.data);
+          poll();
+          ES.notify("Done: " + res.data.title + " is now " + (data.statusLabels[res.data.status] || res.data.status) + ".");
+        } else {
+          ES.notify(ES.plainWords((res.data && res.data.detail) || ("Could not " + action + " the election.")), "error");
+        }
+      }, function () { ES.notify("Could not reach the server; nothing was done. Try again.", "error"); });
     });
   }
 
@@ -154,8 +282,6 @@
       error: fieldset.querySelector("[data-field-error]")
     };
   }
-
-  function pad(n) { return String(n).padStart(2, "0"); }
 
   /** The instants (ms, ascending) a datetime-local value names in the browser's zone:
    *  one, two when the clocks go back over it, none when they skip it. */
@@ -235,6 +361,9 @@
   function touched(kind) {
     var now = rowState(kind), then = opened[kind];
     if (!then || now.checked !== then.checked) { return true; }
+    if (now.checked && now.instant && then.instant) {  // typed differently, same instant: unchanged
+      return now.instant.getTime() !== then.instant.getTime();
+    }
     return now.checked && (now.value !== then.value || now.offset !== then.offset);
   }
 
@@ -252,6 +381,27 @@
       p.preview.textContent = state.instant
         ? state.instant.toISOString() + " (" + ES.formatUTC(state.instant) + ")" : "—";
     }
+    showGap(kind);
+  }
+
+  /** Say at once, next to the field, when the typed time falls in a gap (the clocks skip it):
+   *  a browser would read it as a time an hour later. Nothing is sent until it is changed. */
+  function showGap(kind) {
+    var p = parts(kind);
+    var shifted = p.enabled.checked && p.at.value && !localInstants(p.at.value).length
+      ? ES.fromLocalInput(p.at.value) : null;
+    if (shifted) {
+      var value = p.at.value;
+      p.error.textContent = "There is no " + value.slice(11, 16) + " on " + value.slice(0, 10) + " in " +
+        ES.timeZoneName() + ": the clocks skip it (they go forward). It would be read as " +
+        ES.toLocalInput(shifted).slice(11, 16) + " (" + ES.formatUTC(shifted) + "); choose the time you mean.";
+      p.error.setAttribute("data-gap", "");
+      p.at.setAttribute("aria-invalid", "true");
+    } else if (p.error.hasAttribute("data-gap")) {
+      p.error.textContent = "";
+      p.error.removeAttribute("data-gap");
+      p.at.removeAttribute("aria-invalid");
+    }
   }
 
   function clearErrors() {
@@ -260,6 +410,7 @@
     KINDS.forEach(function (kind) {
       var p = parts(kind);
       p.error.textContent = "";
+      p.error.removeAttribute("data-gap");
       p.at.removeAttribute("aria-invalid");
     });
   }
@@ -283,6 +434,7 @@
       p.enabled.disabled = false;
       p.offset.disabled = false;
       p.enabled.checked = !!iso;
+      p.at.min = ES.toLocalInput(new Date()).slice(0, 16);  // the picker opens on today, not the past
       p.at.value = iso ? ES.toLocalInput(new Date(iso)) : "";
       p.at.disabled = !iso;
       refreshOffsets(kind, iso ? new Date(iso).getTime() : undefined);
@@ -355,6 +507,7 @@
       if (!state.checked) { body[kind] = null; return; }
       if (state.problem) {
         showFieldError(kind, [state.problem]);
+        showGap(kind);  // a time in a gap: the message that names it, cleared when it is changed
         firstInvalid = firstInvalid || (p.offsetField.hidden ? p.at : p.offset);
         return;
       }
@@ -363,20 +516,25 @@
     if (firstInvalid) { firstInvalid.focus(); return; }
     if (!Object.keys(body).length) {
       dialog.close();
-      ES.notify("Nothing was changed.");
+      ES.notify("Nothing changed: the schedule is as it was.", "info");
       return;
     }
     var headers = versionField.value ? { "If-Match": versionField.value } : {};
     setLoading(true);
     ES.api("PATCH", data.scheduledEventsUrl, body, headers).then(function (res) {
       if (res.ok) {
+        var unchanged = !!versionField.value && res.headers.get("ETag") === versionField.value;
         versionField.value = res.headers.get("ETag") || "";
         KINDS.forEach(function (kind) {
           events[kind] = res.data[kind] ? res.data[kind].event_at : null;
           renderEvent(kind, events[kind]);
         });
         dialog.close();
-        ES.notify("The scheduled events were changed successfully.");
+        if (unchanged) {
+          ES.notify("Nothing changed: the schedule is as it was.", "info");
+        } else {
+          ES.notify("The scheduled events were changed successfully.");
+        }
         poll();
         return;
       }
@@ -389,17 +547,16 @@
             renderEvent(kind, events[kind]);
           });
         }
-        showFormError(data_.detail || "The schedule changed since you opened this dialog; nothing was saved.");
+        showFormError(data_.detail ? ES.plainWords(data_.detail) : "The schedule changed since you opened this dialog; nothing was saved.");
         return;
       }
       var other = [];
       Object.keys(data_).forEach(function (key) {
         if (KINDS.indexOf(key) !== -1) {
-          var messages = ES.flattenErrors(data_[key]);
-          showFieldError(key, messages);
+          showFieldError(key, ES.messagesOf(data_[key]));
           firstInvalid = firstInvalid || parts(key).at;
         } else {
-          other = other.concat(ES.flattenErrors(data_[key], key === "detail" ? "" : key));
+          other = other.concat(ES.messagesOf(data_[key]));
         }
       });
       if (other.length || !firstInvalid) {

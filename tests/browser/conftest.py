@@ -49,40 +49,61 @@ def browser():
     playwright.stop()
 
 
+class LiveServer:
+    """A real ``runserver`` process on the test database; ``stop()`` and ``start()`` keep the port
+    (so a page that is open loses its server and gets it back at the same address)."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env, self.port = env, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"web-{self.port}.log"
+        self.process = None
+
+    def start(self):
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/login/", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise RuntimeError(f"runserver did not come up:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
 @pytest.fixture
-def server(celery_env, celery_run_dir):
-    """Base URL of the app served by a real ``runserver`` process on the test database."""
+def live_server_process(celery_env, celery_run_dir):
+    """The app's server process (``LiveServer``), for tests that stop and restart it."""
     from django.core.cache import cache
 
     cache.clear()  # the login rate limit must not carry over from another test
-    port = free_port()
-    log_path = celery_run_dir / f"web-{port}.log"
-    env = {**celery_env, "DEBUG": "1"}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/login/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"runserver did not come up:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.1)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+    live = LiveServer({**celery_env, "DEBUG": "1"}, celery_run_dir)
+    live.start()
+    yield live
+    if live.process.poll() is None:
+        live.stop()
+
+
+@pytest.fixture
+def server(live_server_process):
+    """Base URL of the app served by a real ``runserver`` process on the test database."""
+    return live_server_process.url
 
 
 @pytest.fixture

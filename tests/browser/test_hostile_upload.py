@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_the_upload_page_states_the_limits_and_shows_why_a_configuration_is_refused(alice, open_page):
     page = open_page(alice)
     page.goto("/elections/new/")
-    expect(page.locator("#config-help")).to_contain_text("At most 2.5 MB, and 32 levels of elections")
+    expect(page.locator("#config-help")).to_contain_text("At most 2.5 MB, 20,000 elections and 32 levels")
     errors = page.locator("#upload-errors")
     for script, message in [
         ("""'{"title": "Big", "description": "' + 'x'.repeat(3000000) + '"}'""",

@@ -139,10 +139,11 @@ def test_list_shows_the_next_event_and_pages_mark_a_pending_event_past_its_time_
     client = logged_in(alice)
 
     listing = client.get("/").content.decode()
-    soon_row = listing[listing.index(">Soon<"):listing.index(">Late<")]
-    assert f"Start of voting: <time datetime=\"{start:%Y-%m-%dT%H:%M:%S.%f}Z\">" in soon_row
+    # newest first: Late, then Soon
+    soon_row = listing[listing.index(">Soon<"):]
+    assert f"Voting opens <time datetime=\"{start:%Y-%m-%dT%H:%M:%S.%f}Z\">" in soon_row
     assert "Overdue" not in soon_row
-    assert "Overdue" in listing[listing.index(">Late<"):]
+    assert "Overdue" in listing[listing.index(">Late<"):listing.index(">Soon<")]
 
     assert "Overdue: not run yet" in client.get(f"/elections/{late.pk}/").content.decode()
     assert "Overdue" not in client.get(f"/elections/{soon.pk}/").content.decode()

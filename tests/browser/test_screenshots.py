@@ -3,6 +3,7 @@
 Skipped unless SCREENSHOTS=1: ``SCREENSHOTS=1 pytest tests/browser/test_screenshots.py``.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -55,3 +56,26 @@ def test_screenshots(make_user, open_page, start_celery):
     page.screenshot(path=str(OUT / "activity-log.png"), full_page=True)
     page.goto(f"/elections/{root.pk}/events/")
     page.screenshot(path=str(OUT / "past-events.png"), full_page=True)
+
+    page.goto(f"/elections/{root.pk}/")
+    page.get_by_text("Actions").click()
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(page.get_by_role("dialog")).to_contain_text("and its 3 child elections?")
+    page.screenshot(path=str(OUT / "confirm-stop.png"))
+    page.keyboard.press("Escape")
+
+    past = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ahead = day.strftime("%Y-%m-%dT%H:%M:%SZ")
+    page.goto("/elections/new/")
+    page.get_by_label("…or paste the configuration").fill(json.dumps({
+        "title": "Referendum", "scheduled_events": {"start_voting": {"event_at": ahead}},
+        "children": [{"title": "Ward A", "scheduled_events": {"start_voting": {"event_at": past}}},
+                     {"title": ""},
+                     {"title": "Ward C", "scheduled_events": {"end_voting": {"event_at": "tomorrow"}}}],
+    }, indent=1))
+    page.get_by_role("button", name="Create the election").click()
+    expect(page.locator("#upload-errors")).to_contain_text("problems")
+    page.screenshot(path=str(OUT / "upload-errors.png"), full_page=True)
+
+    page.goto(f"/elections/{root.pk}/settings/")
+    page.screenshot(path=str(OUT / "settings.png"), full_page=True)
