@@ -27,6 +27,8 @@ class Action(models.TextChoices):
     EVENT_SKIPPED = "event_skipped", "event skipped"
     EVENT_FAILED = "event_failed", "event failed"
     TASK_DISCARDED = "task_discarded", "task discarded"
+    EMAILS_QUEUED = "emails_queued", "emails queued"
+    EMAIL_FAILED = "email_failed", "email failed"
 
 
 class ActivityEntryQuerySet(models.QuerySet):

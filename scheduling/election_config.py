@@ -10,14 +10,14 @@ from datetime import datetime
 from django.db import transaction
 
 from elections.errors import InvalidInput
-from elections.models import Election, Permission
+from elections.models import Election, Permission, time_zone_names
 from elections.selectors import user_can
 from elections.services import create_election
 
 from .services import configure
 from .validation import parse_scheduled_events
 
-FIELDS = ("title", "description", "parent", "children", "scheduled_events")
+FIELDS = ("title", "description", "parent", "children", "scheduled_events", "time_zone")
 MAX_ELECTIONS = 20_000
 MAX_DEPTH = 32
 
@@ -29,6 +29,7 @@ class ElectionSpec:
     events: dict[str, datetime | None]
     children: list["ElectionSpec"] = field(default_factory=list)
     parent_id: int | None = None
+    time_zone: str | None = None  # None: the parent's, or TIME_ZONE at the top
 
 
 def import_election_config(config, *, actor) -> Election:
@@ -78,6 +79,10 @@ def _parse(config, *, depth: int, counter: list[int], top: bool) -> ElectionSpec
         description = ""
     if not isinstance(description, str):
         errors["description"] = ["Must be a string."]
+    time_zone = config.get("time_zone")
+    if time_zone is not None and (not isinstance(time_zone, str) or time_zone not in time_zone_names()):
+        errors["time_zone"] = [f"Unknown time zone {str(time_zone)[:64]!r}; use an IANA name such as "
+                               "Europe/Paris, or leave it out."]
     parent_id = config.get("parent")
     if parent_id is not None and (isinstance(parent_id, bool) or not isinstance(parent_id, int)):
         errors["parent"] = ["Must be the integer id of an existing election, or null."]
@@ -101,12 +106,16 @@ def _parse(config, *, depth: int, counter: list[int], top: bool) -> ElectionSpec
             errors["children"] = child_errors
     if errors:
         raise InvalidInput(errors)
-    return ElectionSpec(title.strip(), description, events, children, parent_id)
+    return ElectionSpec(title.strip(), description, events, children, parent_id, time_zone)
 
 
 def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:
     election = create_election(title=spec.title, description=spec.description, parent=parent,
                                created_by=actor)
+    time_zone = spec.time_zone or (parent.time_zone if parent is not None else None)
+    if time_zone and time_zone != election.time_zone:
+        Election.objects.filter(pk=election.pk).update(time_zone=time_zone)
+        election.time_zone = time_zone
     if any(spec.events.values()):
         try:
             configure(election, spec.events, actor=actor, replace=True)

@@ -25,7 +25,7 @@ from elections.models import TRANSITIONS, Election, Status, StatusAction
 from elections.selectors import ancestor_paths, tree_ids
 from elections.services import StatusChange
 
-from . import faults
+from . import faults, signals
 from .models import KIND_ACTION, Kind, PlannerHeartbeat, ScheduledEvent, State
 
 logger = logging.getLogger(__name__)
@@ -369,6 +369,7 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict) -> No
     for reason, pks in by_reason.items():
         ScheduledEvent.objects.filter(pk__in=pks).update(
             state=State.SKIPPED, reason=reason, finished_at=done_at, lateness=lateness)
+    signals.report_outcomes(transitions, skipped, done_at)  # alerts (notifications), same transaction
 
 
 def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
@@ -386,6 +387,7 @@ def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
         event.save(update_fields=["state", "reason", "finished_at"])
         record(Action.EVENT_FAILED, election or ElectionRef(peek, "(deleted election)"),
                on_behalf_of=event.scheduled_by, **_event_metadata(event, error=summary))
+        signals.report_failure(event, summary)  # alerts (notifications), same transaction
 
 
 # --- delivery ----------------------------------------------------------------------------
