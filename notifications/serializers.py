@@ -21,7 +21,8 @@ class TemplateInSerializer(serializers.Serializer):
 
 
 class PreviewInSerializer(serializers.Serializer):
-    election = serializers.IntegerField(help_text="The election to render the template for.")
+    election = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
+                                        help_text="The election to render the template for.")
 
 
 class RenderedSerializer(serializers.Serializer):

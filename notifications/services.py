@@ -62,6 +62,14 @@ def get_template(name: str) -> EmailTemplate:
     return template
 
 
+def install_default_templates() -> int:
+    """Create each default template that is missing (never overwrites an edited one); returns how many."""
+    from .defaults import DEFAULT_TEMPLATES
+
+    return sum(EmailTemplate.objects.get_or_create(name=name, defaults=parts)[1]
+               for name, parts in DEFAULT_TEMPLATES.items())
+
+
 def update_template(name: str, *, subject: str, text: str, html: str, actor) -> EmailTemplate:
     """Replace a template's parts; raises ``InvalidInput`` (naming field and line) and stores nothing
     when a part does not compile or render."""
