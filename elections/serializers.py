@@ -80,3 +80,9 @@ class ElectionConfigSerializer(serializers.Serializer):
     scheduled_events = ScheduledEventsInSerializer(required=False, allow_null=True)
     time_zone = serializers.CharField(required=False, help_text="IANA name, e.g. Europe/Paris; children "
                                       "inherit their parent's. Default: TIME_ZONE (UTC).")
+
+
+class ElectionUpdateSerializer(serializers.Serializer):
+    """Documentation of PATCH /api/elections/{id}/."""
+
+    time_zone = serializers.CharField(help_text="IANA name, e.g. Europe/Paris.")

@@ -13,8 +13,8 @@ from activity_log.models import Action
 from activity_log.services import ElectionRef, Entry, record, record_bulk
 from config.sql import id_in
 
-from .errors import TransitionNotAllowed
-from .models import TRANSITIONS, Election, ElectionGrant, Permission
+from .errors import InvalidInput, TransitionNotAllowed
+from .models import TRANSITIONS, Election, ElectionGrant, Permission, time_zone_names
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,17 @@ def create_election(*, title: str, description: str = "", parent: Election | Non
         )
     record(Action.ELECTION_CREATED, election, actor=created_by,
            parent=parent.pk if parent else None)
+    return election
+
+
+def set_time_zone(election: Election, time_zone) -> Election:
+    """Set the zone the election's emails and pages show times in. Raises ``InvalidInput`` for an
+    unknown IANA name, and changes nothing."""
+    if not isinstance(time_zone, str) or time_zone not in time_zone_names():
+        raise InvalidInput({"time_zone": [f"Unknown time zone {str(time_zone)[:64]!r}; use an IANA name "
+                                          "such as Europe/Paris."]})
+    Election.objects.filter(pk=election.pk).update(time_zone=time_zone, updated_at=timezone.now())
+    election.time_zone = time_zone
     return election
 
 

@@ -192,6 +192,18 @@ def test_unknown_time_zone_is_a_400_and_creates_nothing(api, zone):
     assert Election.objects.count() == count
 
 
+def test_patch_time_zone_needs_edit_and_a_known_zone(people, election):
+    url = f"/api/elections/{election.pk}/"
+    assert client_for(people["bob"]).patch(url, {"time_zone": "Asia/Tokyo"}, format="json").status_code == 403
+    editor = client_for(people["alice"])
+    for body in ({"time_zone": "Mars/Olympus"}, {"title": "x"}, {}):
+        response = editor.patch(url, body, format="json")
+        assert response.status_code == 400 and set(response.json()) <= {"time_zone", "title"}
+    assert Election.objects.get(pk=election.pk).time_zone == "UTC"
+    response = editor.patch(url, {"time_zone": "Asia/Tokyo"}, format="json")
+    assert response.status_code == 200 and response.json()["time_zone"] == "Asia/Tokyo"
+
+
 # --- queueing -------------------------------------------------------------------------------------
 
 def test_queue_counts_who_gets_nothing_and_never_queues_twice(people, election):
