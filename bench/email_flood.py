@@ -75,12 +75,11 @@ def _smtplib_loop(port: int, limit: int) -> tuple[int, float]:
         cur.execute(f"SELECT {', '.join(COLUMNS)} FROM notifications_outboxmessage ORDER BY id LIMIT %s",
                     [limit])
         rows = [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
-    messages = [(build_message(r), r["from_address"], r["address"]) for r in rows]
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
-        for message, sender, recipient in messages:
-            smtp.send_message(message, sender, [recipient])
-    return len(messages), time.perf_counter() - started
+        for row in rows:  # building the MIME message is part of sending it, for both
+            smtp.send_message(build_message(row), row["from_address"], [row["address"]])
+    return len(rows), time.perf_counter() - started
 
 
 def _fire_events(ctx: Context, ids: list[int], spacing: float) -> list[float]:
