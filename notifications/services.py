@@ -133,13 +133,23 @@ def viewer_ids(election: Election, user_ids: Iterable[int]) -> set[int]:
     return granted | supers
 
 
-def editors(election: Election):
+def editors_of(election_id: int):
     """Active users with the edit grant on the election or an ancestor, and active superusers."""
-    path = ancestor_paths([election.pk]).get(election.pk, [election.pk])
+    path = ancestor_paths([election_id]).get(election_id, [election_id])
     return get_user_model().objects.filter(
         Q(election_grants__election_id__in=path, election_grants__permission="edit") | Q(is_superuser=True),
         is_active=True,
     ).distinct().order_by("pk")
+
+
+def edit_grants(election_ids: Iterable[int]) -> list[tuple[int, int]]:
+    """(user id, election id) of every edit grant on these elections."""
+    return list(ElectionGrant.objects.filter(election_id__in=set(election_ids), permission="edit")
+                .values_list("user_id", "election_id"))
+
+
+def active_users(user_ids: Iterable[int]):
+    return get_user_model().objects.filter(pk__in=set(user_ids), is_active=True).order_by("pk")
 
 
 # --- queueing -------------------------------------------------------------------------------------

@@ -404,8 +404,26 @@ def test_one_alert_per_incident_for_a_whole_tree(people, election):
         alerts().first().subject
 
 
+def test_an_editor_of_one_child_only_is_alerted_about_that_child(people, election, make_user):
+    children = [create_election(title=f"child {i}", parent=election) for i in range(3)]
+    erin = make_user("erin")
+    erin.email = "erin@example.org"
+    erin.save()
+    grant(erin, children[1], "edit")
+    now = timezone.now()
+    events = ScheduledEvent.objects.bulk_create([
+        ScheduledEvent(election=child, kind="end_voting", event_at=now - timedelta(seconds=5),
+                       next_dispatch_at=now) for child in children])
+    scheduling_services.execute_events([(e.pk, e.task_id) for e in events])
+    assert sorted(alerts().values_list("address", flat=True)) == [
+        "alice@example.org", "erin@example.org", "root@example.org"]
+    mine = alerts().get(address="erin@example.org")
+    assert mine.election_id == children[1].pk and "child 1" in mine.text
+    assert "child 0" not in mine.text and EVIL not in mine.text  # nothing she may not view
+
+
 def test_a_broken_alert_never_undoes_the_execution(people, election, monkeypatch):
-    monkeypatch.setattr("notifications.alerts._alert", lambda *a: 1 / 0)
+    monkeypatch.setattr("notifications.alerts._alert_tree", lambda *a: 1 / 0)
     event = overdue(election, "end_voting", 5, people["alice"])
     assert scheduling_services.execute_event(event.pk, event.task_id) == "skipped"
     event.refresh_from_db()
