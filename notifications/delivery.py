@@ -19,6 +19,7 @@ from email.utils import format_datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from activity_log.models import Action
@@ -175,13 +176,19 @@ def deliver(ids: list[int]) -> Counter:
 SWEEP_LIMIT = 20_000
 
 
+#: Longest wait before a row whose delivery task has not run is published once more.
+MAX_REDELIVER_AFTER = timedelta(minutes=30)
+
+
 def sweep(now: datetime | None = None) -> int:
     """Publish again the rows whose ``next_attempt_at`` has come; returns how many.
 
     That is retries whose backoff ended, queued rows whose delivery task was lost,
     and rows left ``sending`` by a worker that died (their claim expired). Each is
-    claimed for ``EMAIL_REDELIVER_AFTER_SECONDS`` first (SKIP LOCKED on PostgreSQL),
-    so sweeps running at once do not publish a row twice in one round.
+    claimed first (SKIP LOCKED on PostgreSQL), so sweeps running at once do not
+    publish a row twice in one round; the next look waits
+    ``EMAIL_REDELIVER_AFTER_SECONDS``, doubled for each publish already made (up
+    to 30 min), so a long backlog that is merely slow is not published over and over.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -189,11 +196,15 @@ def sweep(now: datetime | None = None) -> int:
                                            next_attempt_at__lte=now)
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
-        ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:SWEEP_LIMIT])
-        if ids:
+        rows = list(due.order_by("next_attempt_at").values_list("pk", "publishes")[:SWEEP_LIMIT])
+        by_publishes: dict[int, list[int]] = {}
+        for pk, publishes in rows:
+            by_publishes.setdefault(publishes, []).append(pk)
+        for publishes, pks in by_publishes.items():
+            wait = min(redeliver_after() * 2 ** min(publishes, 10), MAX_REDELIVER_AFTER)
             # A 'sending' row whose claim expired goes back to 'queued': its worker is gone.
-            OutboxMessage.objects.filter(pk__in=ids).update(state=MessageState.QUEUED,
-                                                            next_attempt_at=now + redeliver_after())
-    if ids:
-        publish(sorted(ids))
-    return len(ids)
+            OutboxMessage.objects.filter(pk__in=pks).update(
+                state=MessageState.QUEUED, next_attempt_at=now + wait, publishes=F("publishes") + 1)
+    if rows:
+        publish(sorted(pk for pk, _ in rows))
+    return len(rows)

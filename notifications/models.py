@@ -56,6 +56,7 @@ class OutboxMessage(models.Model):
     message_id = models.CharField(max_length=200, unique=True)
     state = models.CharField(max_length=8, choices=MessageState.choices, default=MessageState.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
+    publishes = models.PositiveIntegerField(default=1, help_text="Delivery tasks published for it so far.")
     next_attempt_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -333,6 +333,20 @@ def test_server_down_postpones_the_whole_batch_then_it_is_delivered_once(people,
         server.stop()
 
 
+def test_the_sweep_publishes_a_slow_backlog_again_less_and_less_often(people, election, settings):
+    settings.EMAIL_REDELIVER_AFTER_SECONDS = 10
+    queue(election, [people["alice"]])  # its task never runs: no worker here
+    row = OutboxMessage.objects.get()
+    assert delivery.sweep(now=row.next_attempt_at - timedelta(seconds=1)) == 0
+    waits = []
+    for _ in range(3):
+        now = OutboxMessage.objects.get().next_attempt_at
+        assert delivery.sweep(now=now) == 1
+        waits.append((OutboxMessage.objects.get().next_attempt_at - now).total_seconds())
+    assert waits == [20, 40, 80]
+    assert OutboxMessage.objects.get().publishes == 4
+
+
 def test_gives_up_after_the_limit(people, election, settings):
     use_server(settings, SmtpServer())
     settings.EMAIL_GIVE_UP_AFTER_SECONDS = 0
