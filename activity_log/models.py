@@ -46,6 +46,8 @@ class Action(models.TextChoices):
     RUN_EXECUTED = "run_executed", "run executed"
     RUN_SKIPPED = "run_skipped", "run skipped"
     RUN_FAILED = "run_failed", "run failed"
+    EMAILS_QUEUED = "emails_queued", "emails queued"
+    EMAIL_FAILED = "email_failed", "email failed"
 
 
 class ActivityEntryQuerySet(models.QuerySet):

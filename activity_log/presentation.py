@@ -132,6 +132,8 @@ def describe(entry: ActivityEntry) -> str:
             return f"{who} {verb} the election ({before} → {after})"
         cause = f" by {kind}" if meta.get("kind") else ""
         return f"the election went from {before} to {after}{cause}"
+    if action in (Action.EMAILS_QUEUED, Action.EMAIL_FAILED):
+        return meta.get("summary") or entry.get_action_display()
     if action == Action.ELECTION_CREATED:
         return f"{who} created the election"
     if action == Action.ELECTION_DELETED:

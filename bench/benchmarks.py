@@ -543,3 +543,12 @@ BENCHMARKS = {
     5: ("scheduled-events API, 16 clients", api_load),
     6: ("worker memory, future events", worker_memory),
 }
+
+
+def _email_flood(ctx: Context) -> dict:
+    from .email_flood import email_flood
+
+    return email_flood(ctx)
+
+
+BENCHMARKS[7] = ("100,000 emails to a local SMTP server", _email_flood)

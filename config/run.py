@@ -175,14 +175,17 @@ def main() -> int:
     python = sys.executable
     commands = {
         "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "info",
+        "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "-n", "scheduling@%h",
                    "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2")],
+        # Email on its own worker and queue: a slow mail server never holds up a status change.
+        "email": [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "-n", "email@%h",
+                  "-Q", settings.EMAIL_QUEUE, "--concurrency", "1"],
         "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "info",
                  "-s", str(settings.CELERY_BEAT_SCHEDULE_FILENAME)],
     }
     supervisor = Supervisor(commands, RestartPolicy.from_environment())
     url = f"http://{host}:{port}/"
-    print(f"Election scheduler on {url} (web, worker and beat); log in at {url}login/. "
+    print(f"Election scheduler on {url} (web, worker, email worker and beat); log in at {url}login/. "
           "Ctrl-C stops all.", flush=True)
     return supervisor.run()
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "activity_log",
     "elections",
     "scheduling",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -239,4 +240,30 @@ LOGGING = {
                              "filters": ["planner_tick_at_debug"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Email ---------------------------------------------------------------------
+# EMAIL_URL: smtp://user:pass@host:port, smtp+tls://… (STARTTLS), smtp+ssl://… (implicit
+# TLS), console://, file:///path. Unset: .eml files under DATA_DIR/outbox (docs/email.md).
+from config.email_url import parse_email_url  # noqa: E402
+
+EMAIL_CONFIG = parse_email_url(os.environ.get("EMAIL_URL", ""), data_dir=DATA_DIR)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Election scheduler <elections@localhost>")
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Delivery runs on its own queue, so a slow mail server never delays a status change.
+EMAIL_QUEUE = os.environ.get("EMAIL_QUEUE", "email")
+CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": EMAIL_QUEUE}}
+EMAIL_BATCH_SIZE = int(env_float("EMAIL_BATCH_SIZE", 200))  # messages per delivery task (one connection)
+EMAIL_RETRY_FIRST_SECONDS = env_float("EMAIL_RETRY_FIRST_SECONDS", 60)  # then doubling
+EMAIL_GIVE_UP_AFTER_SECONDS = env_float("EMAIL_GIVE_UP_AFTER_SECONDS", 24 * 3600)
+# A queued message whose delivery task has not run this long after it was published, or a
+# message left 'sending' this long (its worker died), is published again by the sweep.
+EMAIL_REDELIVER_AFTER_SECONDS = env_float("EMAIL_REDELIVER_AFTER_SECONDS", 120)
+EMAIL_SWEEP_INTERVAL_SECONDS = env_float("EMAIL_SWEEP_INTERVAL_SECONDS", 10)
+EMAIL_MAX_BODY_CHARS = int(env_float("EMAIL_MAX_BODY_CHARS", 200_000))  # per body, template and rendered
+ALERT_LATE_SECONDS = env_float("ALERT_LATE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
+    "task": "notifications.tasks.sweep",
+    "schedule": EMAIL_SWEEP_INTERVAL_SECONDS,
+    "options": {"expires": EMAIL_SWEEP_INTERVAL_SECONDS * 2},
 }

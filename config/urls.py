@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import admin_login
 from elections import api as election_api
+from notifications import api as notification_api
 from scheduling import api as scheduling_api
 
 from .api import TokenView
@@ -22,6 +23,14 @@ api_patterns = [
         path(f"elections/<int:pk>/{action}/", view.as_view(), name=f"api-election-{action}")
         for action, view in election_api.STATUS_ACTION_VIEWS.items()
     ],
+    path("email-templates/", notification_api.EmailTemplateListView.as_view(), name="api-email-templates"),
+    path("email-templates/<slug:name>/", notification_api.EmailTemplateDetailView.as_view(),
+         name="api-email-template"),
+    path("email-templates/<slug:name>/preview/", notification_api.EmailTemplatePreviewView.as_view(),
+         name="api-email-template-preview"),
+    path("elections/<int:pk>/emails/", notification_api.ElectionEmailsView.as_view(),
+         name="api-election-emails"),
+    path("emails/", notification_api.EmailsView.as_view(), name="api-emails"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 
@@ -31,5 +40,6 @@ urlpatterns = [
     # The admin's log-in, answering 429 when the login limiter refuses (before admin.site.urls).
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
+    path("", include("notifications.urls")),
     path("", include("elections.urls")),
 ]

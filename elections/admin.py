@@ -8,7 +8,7 @@ from activity_log.services import GrantRef, record_election_edit, record_grant_c
 from .models import Election, ElectionGrant
 
 #: The election fields the admin may edit, logged with their old and new values.
-EDITABLE = ("title", "description")
+EDITABLE = ("title", "description", "time_zone")
 
 
 def _grant_refs(grants) -> dict[int, GrantRef]:

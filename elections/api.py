@@ -19,7 +19,8 @@ from . import access
 from .errors import InvalidInput
 from .models import Election, Permission, StatusAction
 from .selectors import viewable_elections
-from .serializers import ElectionConfigSerializer, ElectionSerializer
+from .serializers import ElectionConfigSerializer, ElectionSerializer, ElectionUpdateSerializer
+from .services import set_time_zone
 
 
 def election_for(request, pk: int, permission: str = Permission.VIEW) -> Election:
@@ -84,6 +85,20 @@ class ElectionDetailView(APIView):
     def get(self, request, pk: int):
         election = election_for(request, pk)
         election = with_api_prefetch(Election.objects.filter(pk=election.pk)).get()
+        return Response(ElectionSerializer(election).data)
+
+    @extend_schema(request=ElectionUpdateSerializer, responses=ElectionSerializer)
+    def patch(self, request, pk: int):
+        """Change the election's ``time_zone`` (the only field changed this way)."""
+        election = election_for(request, pk, Permission.EDIT)
+        body = request.data if isinstance(request.data, dict) else {}
+        unknown = sorted(str(key)[:60] for key in body if key != "time_zone")
+        if unknown or "time_zone" not in body:
+            return Response({key: ["Only time_zone can be changed here."] for key in unknown}
+                            or {"time_zone": ["This field is required: an IANA name such as Europe/Paris."]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        set_time_zone(election, body["time_zone"])
+        election = with_api_prefetch(Election.objects.filter(pk=pk)).get()
         return Response(ElectionSerializer(election).data)
 
     @extend_schema(responses={204: None})

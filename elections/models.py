@@ -1,5 +1,8 @@
 """Election, its statuses and allowed transitions, and per-election grants."""
 
+import zoneinfo
+from functools import cache
+
 from django.conf import settings
 from django.db import models
 
@@ -28,6 +31,16 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
+@cache
+def time_zone_names() -> frozenset[str]:
+    """Every IANA time zone name this system knows."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
 class Election(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -41,6 +54,9 @@ class Election(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # db_default too: rows inserted in plain SQL (bulk loads, benchmarks) get UTC.
+    time_zone = models.CharField(max_length=64, default=default_time_zone, db_default="UTC",
+                                 help_text="IANA name: the zone its emails and pages show times in.")
 
     class Meta:
         ordering = ["id"]

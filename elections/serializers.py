@@ -46,7 +46,7 @@ class ElectionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Election
         fields = ["id", "title", "description", "status", "parent", "children",
-                  "scheduled_events", "created_at", "updated_at"]
+                  "scheduled_events", "created_at", "updated_at", "time_zone"]
         read_only_fields = fields
 
     def get_children(self, election) -> list[int]:
@@ -80,3 +80,11 @@ class ElectionConfigSerializer(serializers.Serializer):
     children = serializers.ListField(child=serializers.DictField(), required=False,
                                      help_text="Nested election configurations, without parent.")
     scheduled_events = ScheduledEventsInSerializer(required=False, allow_null=True)
+    time_zone = serializers.CharField(required=False, help_text="IANA name, e.g. Europe/Paris; children "
+                                      "inherit their parent's. Default: TIME_ZONE (UTC).")
+
+
+class ElectionUpdateSerializer(serializers.Serializer):
+    """Documentation of PATCH /api/elections/{id}/."""
+
+    time_zone = serializers.CharField(help_text="IANA name, e.g. Europe/Paris.")

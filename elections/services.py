@@ -22,7 +22,7 @@ from activity_log.services import (
 from config.sql import id_in
 
 from .errors import InvalidInput, TransitionNotAllowed
-from .models import TRANSITIONS, Election, ElectionGrant, Permission
+from .models import TRANSITIONS, Election, ElectionGrant, Permission, time_zone_names
 from .selectors import ancestor_paths
 from .signals import statuses_changed
 
@@ -76,6 +76,15 @@ def delete_trees(ids: list[int]) -> None:
     collector does not descend the tree one level (and several stack frames) at a time."""
     Election.objects.filter(id_in("pk", ids)).update(parent=None)
     Election.objects.filter(id_in("pk", ids)).delete()
+def set_time_zone(election: Election, time_zone) -> Election:
+    """Set the zone the election's emails and pages show times in. Raises ``InvalidInput`` for an
+    unknown IANA name, and changes nothing."""
+    if not isinstance(time_zone, str) or time_zone not in time_zone_names():
+        raise InvalidInput({"time_zone": [f"Unknown time zone {str(time_zone)[:64]!r}; use an IANA name "
+                                          "such as Europe/Paris."]})
+    Election.objects.filter(pk=election.pk).update(time_zone=time_zone, updated_at=timezone.now())
+    election.time_zone = time_zone
+    return election
 
 
 def grant(user, election: Election, permission: str) -> ElectionGrant:

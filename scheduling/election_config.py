@@ -11,14 +11,14 @@ from django.db import transaction
 
 from config.input import parse_id
 from elections.errors import InvalidInput
-from elections.models import Election, Permission
+from elections.models import Election, Permission, time_zone_names
 from elections.selectors import user_can
 from elections.services import check_tree_depth, create_election
 
 from .configuring import configure
 from .validation import parse_scheduled_events
 
-FIELDS = ("title", "description", "parent", "children", "scheduled_events")
+FIELDS = ("title", "description", "parent", "children", "scheduled_events", "time_zone")
 MAX_ELECTIONS = 20_000
 
 
@@ -28,6 +28,7 @@ class ElectionSpec:
     description: str
     events: dict[str, datetime | None]
     children: list["ElectionSpec"] = field(default_factory=list)
+    time_zone: str | None = None  # None: the parent's, or TIME_ZONE at the top
 
 
 def import_election_config(config, *, actor) -> Election:
@@ -103,6 +104,10 @@ def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
         description = ""
     if not isinstance(description, str):
         errors["description"] = ["Must be a string."]
+    time_zone = config.get("time_zone")
+    if time_zone is not None and (not isinstance(time_zone, str) or time_zone not in time_zone_names()):
+        errors["time_zone"] = [f"Unknown time zone {str(time_zone)[:64]!r}; use an IANA name such as "
+                               "Europe/Paris, or leave it out."]
     events: dict = {}
     try:
         events = parse_scheduled_events(config.get("scheduled_events"), partial=False)
@@ -123,12 +128,16 @@ def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
             errors["children"] = child_errors
     if errors:
         raise InvalidInput(errors)
-    return ElectionSpec(title.strip(), description, events, children)
+    return ElectionSpec(title.strip(), description, events, children, time_zone)
 
 
 def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:
     election = create_election(title=spec.title, description=spec.description, parent=parent,
                                created_by=actor)
+    time_zone = spec.time_zone or (parent.time_zone if parent is not None else None)
+    if time_zone and time_zone != election.time_zone:
+        Election.objects.filter(pk=election.pk).update(time_zone=time_zone)
+        election.time_zone = time_zone
     if any(spec.events.values()):
         try:
             configure(election, spec.events, actor=actor, replace=True)

@@ -256,6 +256,7 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict,
             state=State.SKIPPED, reason=reason, finished_at=done_at, lateness=lateness)
     if runs:
         runs.write(done_at)
+    signals.report_outcomes(transitions, skipped, done_at)  # alerts (notifications), same transaction
 
 
 def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
@@ -280,6 +281,7 @@ def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
             return
         record(Action.EVENT_FAILED, election or ElectionRef(peek, "(deleted election)"),
                on_behalf_of=event.scheduled_by, **event_metadata(event, error=summary))
+        signals.report_failure(event, summary)  # alerts (notifications), same transaction
 
 
 # --- runs of automations ---------------------------------------------------------------

@@ -1,10 +1,21 @@
 """Signals scheduling sends for the apps above it (imports point one way: they listen, we send).
 
-Both are sent with ``send`` inside the transaction that made the change, so a
-receiver's writes commit or roll back with it; a receiver publishes only on commit.
+``voting_events_changed`` and ``run_finished`` are sent with ``send`` inside the
+transaction that made the change, so a receiver's writes commit or roll back with
+it; a receiver publishes only on commit. ``events_went_wrong`` is sent inside the
+execution transaction when voting events were skipped, failed, or ran later than
+``ALERT_LATE_SECONDS``; it is sent with ``send_robust``: a receiver's error never
+undoes an execution.
 """
 
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 #: ``election_id: int``, ``changes: dict[kind, (old | None, new | None)]``: the election's pending
 #: voting events that were created, rescheduled (old superseded by new) or cancelled (new is None).
@@ -15,3 +26,49 @@ voting_events_changed = Signal()
 #: ``run: ScheduledEvent``, ``outcome: "done" | "skipped" | "failed"``: a run left pending by
 #: executing (never when it was superseded or cancelled). Receivers create the next occurrence.
 run_finished = Signal()
+
+#: sent with ``incidents=list[Incident]``, one call per execution (a batch of events together)
+events_went_wrong = Signal()
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One event that did not go as planned."""
+
+    event_id: int
+    election_id: int
+    kind: str
+    event_at: datetime
+    task_id: str
+    outcome: str  # skipped | failed | late
+    reason: str = ""
+    lateness_seconds: float | None = None
+
+
+def report_outcomes(transitions, skipped, done_at: datetime) -> None:
+    """Announce the skipped events, and the done ones later than ``ALERT_LATE_SECONDS``, of one execution."""
+    late_after = getattr(settings, "ALERT_LATE_SECONDS", 60)
+    incidents = [
+        Incident(event.pk, event.election_id, event.kind, event.event_at, event.task_id, "skipped", reason,
+                 (done_at - event.event_at).total_seconds())
+        for event, _, reason in skipped
+    ] + [
+        Incident(event.pk, event.election_id, event.kind, event.event_at, event.task_id, "late", "",
+                 (done_at - event.event_at).total_seconds())
+        for event, _, _ in transitions if (done_at - event.event_at).total_seconds() > late_after
+    ]
+    _send(incidents)
+
+
+def report_failure(event, summary: str) -> None:
+    """Announce an event marked failed."""
+    _send([Incident(event.pk, event.election_id, event.kind, event.event_at, event.task_id, "failed",
+                    summary)])
+
+
+def _send(incidents: list[Incident]) -> None:
+    if not incidents:
+        return
+    for receiver, result in events_went_wrong.send_robust(sender=Incident, incidents=incidents):
+        if isinstance(result, Exception):
+            logger.error("events_went_wrong receiver %r failed: %r", receiver, result)

@@ -26,6 +26,12 @@ TEST_SCHEDULING = {
     "SCHEDULING_PLANNER_INTERVAL_SECONDS": "0.5",
     "SCHEDULING_REDISPATCH_AFTER_SECONDS": "3",
 }
+#: Short email knobs likewise (retry after 1 s, doubling; a lost delivery is re-sent after 3 s).
+TEST_EMAIL = {
+    "EMAIL_RETRY_FIRST_SECONDS": "1",
+    "EMAIL_REDELIVER_AFTER_SECONDS": "3",
+    "EMAIL_SWEEP_INTERVAL_SECONDS": "0.5",
+}
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +44,9 @@ def isolated_celery(celery_run_dir):
     """Point this process's Celery app at a queue (and broker folder) of this run's own."""
     queue = f"test-{uuid.uuid4().hex[:10]}"
     celery_app.conf.task_default_queue = queue
+    # The email queue is isolated the same way: {queue}-email (EMAIL_QUEUE for the processes).
+    settings.EMAIL_QUEUE = f"{queue}-email"
+    celery_app.conf.task_routes = {"notifications.tasks.*": {"queue": settings.EMAIL_QUEUE}}
     options = {}
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         broker = celery_run_dir / "broker"
@@ -47,13 +56,14 @@ def isolated_celery(celery_run_dir):
                    "control_folder": str(broker / "control"),
                    "processed_folder": str(broker / "processed"), "store_processed": False}
         celery_app.conf.broker_transport_options = options
-    for name, value in TEST_SCHEDULING.items():
+    for name, value in {**TEST_SCHEDULING, **TEST_EMAIL}.items():
         setattr(settings, name, float(value))
-    yield {"queue": queue, "broker_options": options}
+    yield {"queue": queue, "email_queue": settings.EMAIL_QUEUE, "broker_options": options}
     if not options:  # a real broker: leave no queue behind (the filesystem one is in tmp)
         try:
             with celery_app.connection_for_write() as connection:
                 connection.default_channel.queue_delete(queue)
+                connection.default_channel.queue_delete(settings.EMAIL_QUEUE)
         except Exception as exc:  # cleanup only; never fail the run for it
             warnings.warn(f"could not delete test queue {queue}: {exc}", stacklevel=1)
 
@@ -74,7 +84,9 @@ def celery_env(isolated_celery, celery_run_dir, transactional_db) -> dict[str, s
     """Environment for worker/beat processes: test database, this run's queue, short knobs."""
     env = dict(os.environ)
     env.update(TEST_SCHEDULING)
+    env.update(TEST_EMAIL)
     env.update({"DATABASE_URL": database_url(), "CELERY_QUEUE": isolated_celery["queue"],
+                "EMAIL_QUEUE": isolated_celery["email_queue"],
                 "DATA_DIR": str(celery_run_dir), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"})
     return env
 

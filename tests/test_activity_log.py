@@ -79,7 +79,8 @@ def root_user(make_user):
 
 def admin_form(election, grants=(), **changes) -> dict:
     """The admin change form of ``election`` with its grant inline, as a browser posts it."""
-    data = {"title": election.title, "description": election.description, **changes,
+    data = {"title": election.title, "description": election.description,
+            "time_zone": election.time_zone, **changes,
             "grants-TOTAL_FORMS": str(len(grants)),
             "grants-INITIAL_FORMS": str(sum(1 for g in grants if g.get("id"))),
             "grants-MIN_NUM_FORMS": "0", "grants-MAX_NUM_FORMS": "1000", "_save": "Save"}

@@ -127,7 +127,7 @@ def test_runs_never_show_up_as_voting_events(alice, tree, client):
     client.force_login(alice)
     assert "automation" not in client.get(f"/elections/{north.pk}/").content.decode()
     page = client.get("/").content.decode()
-    assert "Start of voting" in page and "Automation run" not in page  # the root's next event, not its run
+    assert "Voting opens" in page and "Automation run" not in page  # the root's next event, not its run
     assert "automation" not in client.get(f"/elections/{root.pk}/events/").content.decode()
     # Configuring still works with runs pending, and leaves them alone.
     configuring.configure(root, {"start_voting": in_seconds(700)}, actor=alice, replace=True)
