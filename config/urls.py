@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import admin_login
+from automations import urls as automation_urls
 from elections import api as election_api
 from scheduling import api as scheduling_api
 
@@ -11,8 +12,8 @@ from .health import healthz
 
 api_patterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
-    path("elections/", election_api.ElectionListCreateView.as_view(), name="api-election-list"),
-    path("elections/<int:pk>/", election_api.ElectionDetailView.as_view(), name="api-election-detail"),
+    # An election with its automations: served by the highest app it shows (automations).
+    *automation_urls.election_patterns,
     path("elections/<int:pk>/scheduled-events/", scheduling_api.ScheduledEventsView.as_view(),
          name="api-scheduled-events"),
     path("elections/<int:pk>/scheduled-events/history/",
@@ -22,6 +23,7 @@ api_patterns = [
         path(f"elections/<int:pk>/{action}/", view.as_view(), name=f"api-election-{action}")
         for action, view in election_api.STATUS_ACTION_VIEWS.items()
     ],
+    *automation_urls.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 
