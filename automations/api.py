@@ -64,7 +64,7 @@ class AutomationScope:
 
 
 class AutomationListView(AutomationScope, generics.GenericAPIView):
-    """GET the automations (newest run first is in ``next_run_at``); POST creates one."""
+    """GET the automations, oldest first, each with its ``next_run_at``; POST creates one."""
 
     serializer_class = AutomationSerializer
 
@@ -84,6 +84,9 @@ class AutomationListView(AutomationScope, generics.GenericAPIView):
 
 
 class AutomationDetailView(AutomationScope, APIView):
+    """GET one automation; PUT replaces it, PATCH changes the fields sent (its pending runs are
+    replaced by the new rule's); DELETE deletes it (its pending runs are cancelled)."""
+
     serializer_class = AutomationSerializer
 
     def get(self, request, aid: int, pk: int | None = None):
