@@ -34,6 +34,15 @@ class Action(models.TextChoices):
     EVENT_SKIPPED = "event_skipped", "event skipped"
     EVENT_FAILED = "event_failed", "event failed"
     TASK_DISCARDED = "task_discarded", "task discarded"
+    # Runs of automations (scheduling/runs.py): the same states as events, their own words.
+    RUN_SCHEDULED = "run_scheduled", "run scheduled"
+    RUN_SUPERSEDED = "run_superseded", "run replaced"
+    RUN_CANCELLED = "run_cancelled", "run cancelled"
+    RUN_TURNED_OFF = "run_turned_off", "run turned off"
+    RUN_TURNED_ON = "run_turned_on", "run turned on"
+    RUN_EXECUTED = "run_executed", "run executed"
+    RUN_SKIPPED = "run_skipped", "run skipped"
+    RUN_FAILED = "run_failed", "run failed"
 
 
 class ActivityEntryQuerySet(models.QuerySet):

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from .models import Action, ActivityEntry
 
-KIND_WORDS = {"start_voting": "the start of voting", "end_voting": "the end of voting"}
+KIND_WORDS = {"start_voting": "the start of voting", "end_voting": "the end of voting",
+              "automation": "the automation run"}
 STATUS_WORDS = {"notstarted": "not started", "started": "started", "suspended": "suspended",
                 "resumed": "resumed", "stopped": "stopped"}
 ACTION_VERBS = {"start": "started", "stop": "stopped", "suspend": "suspended", "resume": "resumed"}
@@ -151,6 +152,8 @@ def describe(entry: ActivityEntry) -> str:
         return f"{sentence}: {reason}" if reason else sentence
     if action == Action.TASK_DISCARDED:
         return f"task {task} discarded: {reason}" if reason else f"task {task} discarded"
+    if action in RUN_ACTIONS:
+        return describe_run(entry)
     if action == Action.STATUS_CHANGED:
         before = STATUS_WORDS.get(meta.get("from"), meta.get("from") or "?")
         after = STATUS_WORDS.get(meta.get("to"), meta.get("to") or "?")
@@ -164,6 +167,50 @@ def describe(entry: ActivityEntry) -> str:
     if action == Action.ELECTION_DELETED:
         return f"{who} deleted the election"
     return f"{who}: {entry.get_action_display()}"
+
+
+RUN_ACTIONS = {Action.RUN_SCHEDULED, Action.RUN_SUPERSEDED, Action.RUN_CANCELLED, Action.RUN_TURNED_OFF,
+               Action.RUN_TURNED_ON, Action.RUN_EXECUTED, Action.RUN_SKIPPED, Action.RUN_FAILED}
+#: how the counts of a run's result read, in this order
+COUNT_WORDS = (("status_changes", "election changed status", "elections changed status"),
+               ("emails_queued", "email queued", "emails queued"),
+               ("recipients", "recipient", "recipients"))
+
+
+def run_counts(result: dict | None) -> str:
+    """``; 3 elections changed status, 12 emails queued`` from a run's counts, or ``""``."""
+    parts = []
+    for key, one, many in COUNT_WORDS:
+        value = (result or {}).get(key)
+        if isinstance(value, int):
+            parts.append(f"{value} {one if value == 1 else many}")
+    return f"; {', '.join(parts)}" if parts else ""
+
+
+def describe_run(entry: ActivityEntry) -> str:
+    """The sentence for a run's entry: ``run of “Remind voters” for 12 Sep 2026 09:26 UTC …``."""
+    meta = entry.metadata or {}
+    who = entry.actor_name or "the system"
+    name = meta.get("automation") or f"automation {meta.get('automation_id', '?')}"
+    run = f"run of \u201c{name}\u201d for {format_utc(meta.get('event_at'))}"
+    reason = meta.get("reason") or ""
+    action = entry.action
+    if action == Action.RUN_SCHEDULED:
+        return f"{who} scheduled a {run}"
+    if action == Action.RUN_SUPERSEDED:
+        return f"{run} replaced: {reason}" if reason else f"{run} replaced"
+    if action == Action.RUN_CANCELLED:
+        return f"{run} cancelled: {reason}" if reason else f"{run} cancelled"
+    if action == Action.RUN_TURNED_OFF:
+        return f"{who} turned off the {run}"
+    if action == Action.RUN_TURNED_ON:
+        return f"{who} turned on the {run}"
+    if action == Action.RUN_EXECUTED:
+        late = format_seconds(meta.get("lateness_seconds") or 0)
+        return f"{run} ran {late} late{run_counts(meta.get('result'))}"
+    if action == Action.RUN_SKIPPED:
+        return f"{run} skipped: {reason}" if reason else f"{run} skipped"
+    return f"{run} failed: {meta.get('error') or reason}"
 
 
 def present(entries) -> list[Line]:

@@ -13,7 +13,7 @@ from activity_log.serializers import ActivityEntrySerializer
 from config.input import parse_id
 from scheduling import configuring
 from scheduling.election_config import import_election_config
-from scheduling.models import ScheduledEvent, State
+from scheduling.models import Kind, ScheduledEvent, State
 
 from . import access
 from .errors import InvalidInput
@@ -41,7 +41,8 @@ def id_param(request, name: str, explain: str) -> int | None:
 def with_api_prefetch(queryset):
     return queryset.prefetch_related(
         Prefetch("children", queryset=Election.objects.only("id", "parent_id")),
-        Prefetch("scheduled_events", queryset=ScheduledEvent.objects.filter(state=State.PENDING),
+        Prefetch("scheduled_events", queryset=ScheduledEvent.objects.filter(state=State.PENDING,
+                                                                         kind__in=Kind.VOTING),
                  to_attr="pending_events"),
     )
 

@@ -5,6 +5,8 @@ from datetime import UTC
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from scheduling.models import Kind
+
 from .models import Election
 
 
@@ -54,7 +56,7 @@ class ElectionSerializer(serializers.ModelSerializer):
     def get_scheduled_events(self, election) -> dict:
         pending = getattr(election, "pending_events", None)
         if pending is None:
-            pending = election.scheduled_events.filter(state="pending")
+            pending = election.scheduled_events.filter(state="pending", kind__in=Kind.VOTING)
         return events_payload({e.kind: e for e in pending})
 
 

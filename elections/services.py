@@ -16,6 +16,7 @@ from config.sql import id_in
 from .errors import InvalidInput, TransitionNotAllowed
 from .models import TRANSITIONS, Election, ElectionGrant, Permission
 from .selectors import ancestor_paths
+from .signals import statuses_changed
 
 #: The most levels an election tree may have, the root being level 1 (docs/architecture.md).
 MAX_TREE_DEPTH = 32
@@ -113,6 +114,13 @@ class LockedTrees:
     def status(self, pk: int) -> str:
         return self._status[pk]
 
+    def statuses(self) -> dict[int, str]:
+        """A copy of every status as changed so far (to ``restore`` when a change is undone)."""
+        return dict(self._status)
+
+    def restore(self, statuses: dict[int, str]) -> None:
+        self._status = dict(statuses)
+
     def subtree(self, root_id: int) -> list[int]:
         """The election's id and those of all its descendants, in id order."""
         ids, stack = [], [root_id]
@@ -194,6 +202,13 @@ def save_transitions(transitions: list[Transition], *, also_record: Iterable[Ent
           for t in transitions for c in t.changes),
         *also_record,
     ])
+    if statuses_changed.has_listeners(Election):
+        by_cause: dict[str, list[StatusChange]] = {}
+        for transition in transitions:
+            by_cause.setdefault(transition.metadata.get("source") or "manual", []).extend(transition.changes)
+        for cause, changes in by_cause.items():
+            if changes:
+                statuses_changed.send(sender=Election, changes=changes, cause=cause)
     return now
 
 

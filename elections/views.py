@@ -74,7 +74,7 @@ def dashboard(request, pk: int):
         "election": election, "children": children,
         "start": start, "stop": stop, "status_actions": status_actions,
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
-        "kinds": [{"value": value, "label": label} for value, label in Kind.choices],
+        "kinds": [{"value": kind.value, "label": kind.label} for kind in Kind.VOTING],
         "page_data": page_data,
     })
 

@@ -22,7 +22,7 @@ from elections.models import TRANSITIONS, Election, Status, StatusAction
 from elections.selectors import ancestor_paths, descendant_ids, tree_ids
 from elections.services import StatusChange
 
-from . import dispatching
+from . import dispatching, runs, signals
 from .dispatching import horizon, redispatch_after
 from .errors import ScheduleChanged
 from .models import Kind, ScheduledEvent, State, event_metadata
@@ -43,8 +43,8 @@ def pending_events(election_id: int, *, lock: bool = False) -> dict[str, Schedul
     table = connection.ops.quote_name(ScheduledEvent._meta.db_table)
     for_update = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
     rows = ScheduledEvent.objects.raw(
-        f"SELECT * FROM {table} WHERE election_id = %s AND state = %s{for_update}",
-        [election_id, State.PENDING.value],
+        f"SELECT * FROM {table} WHERE election_id = %s AND state = %s AND kind IN (%s, %s){for_update}",
+        [election_id, State.PENDING.value, *(kind.value for kind in Kind.VOTING)],
     )
     return {event.kind: event for event in rows}
 
@@ -82,11 +82,11 @@ def configure(election: Election, events: dict[str, datetime | None], *, actor,
         target = {
             kind: events.get(kind) if (replace or kind in events)
             else getattr(current.get(kind), "event_at", None)
-            for kind in Kind.values
+            for kind in Kind.VOTING
         }
         _check_schedule(election, current, target)
         now = timezone.now()
-        changed = [kind for kind in Kind.values
+        changed = [kind for kind in Kind.VOTING
                    if target[kind] != getattr(current.get(kind), "event_at", None)]
         closing: dict[tuple[str, str], list[ScheduledEvent]] = {}
         for kind in changed:
@@ -99,6 +99,8 @@ def configure(election: Election, events: dict[str, datetime | None], *, actor,
         created = _schedule(election, {kind: target[kind] for kind in changed if target[kind]}, actor, now)
         log += [Entry(Action.EVENT_SCHEDULED, election, actor, None, event_metadata(e)) for e in created]
         record_many(log)
+        _announce({election.pk: {kind: (current.get(kind), next((e for e in created if e.kind == kind), None))
+                                 for kind in changed}})
         kept = {kind: event for kind, event in current.items() if kind not in changed}
         return {**kept, **{event.kind: event for event in created}}
 
@@ -166,7 +168,8 @@ def _tree_errors(election: Election, target: dict, changed: set[str]) -> dict[st
     if above is None:
         above = (ancestor_paths([election.pk]).get(election.pk) or [election.pk])[1:]
     below = descendant_ids([election.pk])
-    rows = (ScheduledEvent.objects.filter(election_id__in=[*above, *below], state=State.PENDING)
+    rows = (ScheduledEvent.objects.filter(election_id__in=[*above, *below], state=State.PENDING,
+                                          kind__in=Kind.VOTING)
             .select_related("election").only("election_id", "kind", "event_at", "election__title"))
     others: dict[int, dict[str, ScheduledEvent]] = {}
     for event in rows:
@@ -233,7 +236,7 @@ def _check_schedule(election: Election, current: dict, target: dict) -> None:
         old = current.get(kind)
         return target[kind] is not None and (old is None or old.event_at != target[kind])
 
-    for kind in Kind.values:
+    for kind in Kind.VOTING:
         if changed(kind) and target[kind] <= now:
             errors[kind] = {"event_at": [
                 f"{target[kind]:%Y-%m-%dT%H:%M:%SZ} is in the past (it is now "
@@ -255,7 +258,7 @@ def _check_schedule(election: Election, current: dict, target: dict) -> None:
             "The election is already stopped; send null to clear the end of voting."
         )
     if not errors:  # the tree's windows, once the election's own are sound
-        for kind, messages in _tree_errors(election, target, {k for k in Kind.values if changed(k)}).items():
+        for kind, messages in _tree_errors(election, target, {k for k in Kind.VOTING if changed(k)}).items():
             errors[kind] = {"event_at": messages}
     if errors:
         raise InvalidInput(errors)
@@ -295,6 +298,8 @@ def _close(events: list[ScheduledEvent], state: str, reason: str, actor, now,
     ScheduledEvent.objects.filter(pk__in=[e.pk for e in events]).update(
         state=state, reason=reason, finished_at=now
     )
+    for event in events:  # the callers' instances (and signal receivers) see the new state
+        event.state, event.reason, event.finished_at = state, reason, now
     task_ids = [e.task_id for e in events if _may_have_been_published(e, now)]
     if task_ids:
         transaction.on_commit(lambda: dispatching.revoke(task_ids))
@@ -347,7 +352,25 @@ def cancel_moot_events(causes: list[tuple[list[StatusChange], str]], *, actor) -
     now = timezone.now()
     record_many([entry for reason, events in by_reason.items()
                  for entry in _close(events, State.CANCELLED, reason, actor, now, titles)])
+    _announce_cancelled([event for events in by_reason.values() for event in events])
     return {event.pk for events in by_reason.values() for event in events}
+
+
+def _announce(changes: dict[int, dict[str, tuple]]) -> None:
+    """Send ``voting_events_changed`` for each election whose pending voting events changed."""
+    for election_id, kinds in changes.items():
+        if kinds:
+            signals.voting_events_changed.send(sender=ScheduledEvent, election_id=election_id,
+                                               changes=kinds)
+
+
+def _announce_cancelled(events: list[ScheduledEvent]) -> None:
+    if not signals.voting_events_changed.has_listeners(ScheduledEvent):
+        return
+    by_election: dict[int, dict[str, tuple]] = {}
+    for event in events:
+        by_election.setdefault(event.election_id, {})[event.kind] = (event, None)
+    _announce(by_election)
 
 
 # --- status changes by hand, deletion ---------------------------------------------
@@ -370,7 +393,7 @@ def change_status(election: Election, action: str, *, actor) -> Election:
 
 
 def delete_election(election: Election, *, actor) -> None:
-    """Delete the election and its descendants; their pending events are cancelled and revoked."""
+    """Delete the election and its descendants; their pending events and runs are cancelled and revoked."""
     with transaction.atomic():
         election = election_services.lock(election.pk)
         ids = tree_ids(election)
@@ -378,8 +401,12 @@ def delete_election(election: Election, *, actor) -> None:
         titles = {e.pk: e.title for e in elections}
         pending = list(ScheduledEvent.objects.select_for_update()
                        .filter(election_id__in=ids, state=State.PENDING).order_by("pk"))
+        voting = [event for event in pending if event.kind in Kind.VOTING]
         record_many([
-            *_close(pending, State.CANCELLED, "election deleted", actor, timezone.now(), titles),
+            *_close(voting, State.CANCELLED, "election deleted", actor, timezone.now(), titles),
             *(Entry(Action.ELECTION_DELETED, e, actor, None, {"root": election.pk}) for e in elections),
         ])
+        _announce_cancelled(voting)  # receivers close the runs that hang on these events first
+        runs.close_runs([event for event in pending if event.kind == Kind.AUTOMATION],
+                        state=State.CANCELLED, reason="election deleted", actor=actor)
         election_services.delete_trees(ids)

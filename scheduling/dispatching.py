@@ -105,15 +105,18 @@ def _messages(group: list[ScheduledEvent]) -> list[list[ScheduledEvent]]:
     """
     if len(group) <= FIRE_BATCH_SIZE:
         return [group]
-    in_group = {event.election_id for event in group}
+    in_group = {event.election_id for event in group if event.election_id is not None}
     try:
         paths = ancestor_paths(in_group)
     except DatabaseError:  # publish() must not raise: split by time alone, as before trees counted
         logger.warning("could not read the trees of %d due events; splitting them by time only",
                        len(group), exc_info=True)
         paths = {}
-    by_tree: dict[int, list[ScheduledEvent]] = {}
+    by_tree: dict[int | None, list[ScheduledEvent]] = {}
     for event in group:
+        if event.election_id is None:  # a global run locks no tree
+            by_tree.setdefault(None, []).append(event)
+            continue
         path = paths.get(event.election_id, [event.election_id])
         top = next(pk for pk in reversed(path) if pk in in_group)  # the path starts with itself
         by_tree.setdefault(top, []).append(event)

@@ -18,9 +18,10 @@ from elections import services as election_services
 from elections.errors import TransitionNotAllowed
 from elections.models import PERMISSION_RANK, TRANSITIONS, Election, ElectionGrant, Permission
 
-from . import dispatching, faults
+from . import dispatching, faults, operations, signals
 from .configuring import MOOT_AFTER, cancel_moot_events
-from .models import KIND_ACTION, ScheduledEvent, State, event_metadata
+from .models import KIND_ACTION, Kind, ScheduledEvent, State, event_metadata
+from .runs import GLOBAL, run_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
     the same delivery), ``discarded`` (stale delivery, logged) or ``missing``.
     All in one transaction, in order of time (then id), with the same effect as
     delivering the events one by one: each tree changes status with its log rows,
-    or nothing does.
+    or nothing does. Runs of automations pass the same guard, then ``_run``'s.
     """
     delivered = dict(deliveries)
     outcomes = dict.fromkeys(delivered, "missing")
@@ -105,7 +106,8 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
         # Whole trees first, then the events: the lock order of every writer.
         trees = election_services.lock_trees(
             ScheduledEvent.objects.filter(pk__in=list(delivered)).values("election_id"))
-        events = list(ScheduledEvent.objects.select_for_update(of=("self",)).select_related("scheduled_by")
+        events = list(ScheduledEvent.objects.select_for_update(of=("self",))
+                      .select_related("scheduled_by", "toggled_by")
                       .filter(pk__in=list(delivered)).order_by("event_at", "pk"))
         now = timezone.now()
         transitions: list[tuple[ScheduledEvent, ElectionRef, election_services.Transition]] = []
@@ -113,10 +115,13 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
         early: list[ScheduledEvent] = []
         notes: list[Entry] = []
         mooted: set[tuple[int, str]] = set()
+        ordered: list[election_services.Transition] = []  # every status change, in order of time
+        runs = RunOutcomes()
         for event in events:
             task_id = delivered[event.pk]
-            ref = ElectionRef(event.election_id, trees.title(event.election_id)
-                       if event.election_id in trees else "(deleted election)")
+            ref = GLOBAL if event.election_id is None else ElectionRef(
+                event.election_id, trees.title(event.election_id)
+                if event.election_id in trees else "(deleted election)")
             if event.state != State.PENDING or event.task_id != task_id:
                 reason = (f"the event is {event.state}, not pending" if event.state != State.PENDING
                           else f"task {task_id} is not the event's current task {event.task_id}")
@@ -129,6 +134,12 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
                 outcomes[event.pk] = "early"
             elif (event.election_id, event.kind) in mooted:
                 outcomes[event.pk] = "cancelled"  # closed below with the reason that mooted it
+            elif event.kind == Kind.AUTOMATION:
+                outcomes[event.pk] = _run(event, ref, trees, now, runs)
+                for transition in runs.transitions.get(event.pk, ()):
+                    ordered.append(transition)
+                    mooted.update((change.election_id, kind) for change in transition.changes
+                                  for kind in MOOT_AFTER.get(change.to_status, ()))
             elif event.election_id not in trees:
                 skipped.append((event, ref, "the election no longer exists"))
                 outcomes[event.pk] = "skipped"
@@ -146,16 +157,20 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
                     outcomes[event.pk] = "skipped"
                     continue
                 transitions.append((event, ref, transition))
+                ordered.append(transition)
                 mooted.update((change.election_id, kind) for change in transition.changes
                               for kind in MOOT_AFTER.get(change.to_status, ()))
                 outcomes[event.pk] = "done"
         for pk in set(delivered) - {event.pk for event in events}:
             logger.warning("fire_event %s: no scheduled event %s; nothing to do", delivered[pk], pk)
         _write_outcomes(transitions, skipped, notes, batch,
-                        _schedulers_standing([e for e, _, _ in [*transitions, *skipped]]))
+                        _schedulers_standing([e for e, _, _ in [*transitions, *skipped]]),
+                        runs=runs, ordered=ordered)
         cancelled = cancel_moot_events(
             [(t.changes, f"election {TRANSITIONS[t.action][1]} by {event.kind} {event.task_id}")
-             for event, _, t in transitions], actor=None)
+             for event, _, t in transitions]
+            + [(t.changes, f"election {TRANSITIONS[t.action][1]} by automation run {run.task_id}")
+               for run, _, _ in runs.done for t in runs.transitions.get(run.pk, ())], actor=None)
         early = [event for event in early if event.pk not in cancelled]
         if early:
             transaction.on_commit(lambda: dispatching.publish(early))
@@ -201,10 +216,12 @@ def _schedulers_standing(events: list[ScheduledEvent]) -> dict[int, str]:
 
 
 def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict,
-                    standing: dict[int, str]) -> None:
+                    standing: dict[int, str], *, runs: "RunOutcomes | None" = None,
+                    ordered: list | None = None) -> None:
     """Write the status changes, the events' final states and every log row of one delivery.
 
-    ``standing`` marks the events whose scheduler is now inactive or without the grant.
+    ``standing`` marks the events whose scheduler is now inactive or without the grant;
+    ``ordered`` is every status change (the runs' too) in order of time.
     """
     done_at = timezone.now()
 
@@ -221,8 +238,10 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict,
             **on_behalf(event), **batch))
           for event, ref, reason in skipped),
         *notes,
+        *(runs.entries(done_at, batch) if runs else ()),
     ]
-    election_services.save_transitions([t for _, _, t in transitions], also_record=entries)
+    election_services.save_transitions(ordered if ordered is not None else [t for _, _, t in transitions],
+                                       also_record=entries)
     lateness = ExpressionWrapper(Value(done_at, output_field=DateTimeField()) - F("event_at"),
                                  output_field=DurationField())
     if transitions:
@@ -235,20 +254,124 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict,
     for reason, pks in by_reason.items():
         ScheduledEvent.objects.filter(pk__in=pks).update(
             state=State.SKIPPED, reason=reason, finished_at=done_at, lateness=lateness)
+    if runs:
+        runs.write(done_at)
 
 
 def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
     """Mark the event failed after an error that retrying will not fix, with a summary."""
     summary = f"{type(error).__name__}: {error}"[:2000]
     with transaction.atomic():
-        peek = ScheduledEvent.objects.filter(pk=event_id).values_list("election_id", flat=True).first()
-        if peek is None:
+        found = ScheduledEvent.objects.filter(pk=event_id).values_list("election_id", flat=True)
+        if not found:
             return
-        election = Election.objects.select_for_update().filter(pk=peek).first()
+        peek = found[0]
+        election = Election.objects.select_for_update().filter(pk=peek).first() if peek else None
         event = ScheduledEvent.objects.select_for_update().get(pk=event_id)
         if event.state != State.PENDING or event.task_id != task_id:
             return
         event.state, event.reason, event.finished_at = State.FAILED, summary, timezone.now()
         event.save(update_fields=["state", "reason", "finished_at"])
+        if event.kind == Kind.AUTOMATION:
+            record(Action.RUN_FAILED, election or (GLOBAL if peek is None else ElectionRef(
+                peek, "(deleted election)")), on_behalf_of=event.scheduled_by,
+                **run_metadata(event, error=summary))
+            signals.run_finished.send(sender=ScheduledEvent, run=event, outcome=State.FAILED.value)
+            return
         record(Action.EVENT_FAILED, election or ElectionRef(peek, "(deleted election)"),
                on_behalf_of=event.scheduled_by, **event_metadata(event, error=summary))
+
+
+# --- runs of automations ---------------------------------------------------------------
+
+def _utc(value) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _why_not_run(run: ScheduledEvent, trees, now) -> str:
+    """The guard's extensions for a run that passed the event guard: why it may not run, or ``""``."""
+    if not run.enabled:
+        who = run.toggled_by.username if run.toggled_by else ""
+        return f"turned off by {who}" if who else "turned off"
+    catch_up = (run.payload or {}).get("catch_up_seconds")
+    late = (now - run.event_at).total_seconds()
+    if catch_up is not None and late > float(catch_up):
+        return f"missed while down (due {_utc(run.event_at)}, {late:.0f} s ago)"
+    if run.election_id is not None and run.election_id not in trees:
+        return "the election no longer exists"
+    return ""
+
+
+def _run(run: ScheduledEvent, ref, trees, now, runs: "RunOutcomes") -> str:
+    """Run the operations of one due run in a savepoint; ``done`` or ``skipped``.
+
+    ``RunSkipped`` from an operation undoes what the run did (the savepoint and the
+    statuses decided in memory) and skips it with that reason; any other error
+    propagates, and ``deliver`` marks the run failed.
+    """
+    reason = _why_not_run(run, trees, now)
+    if reason:
+        runs.skipped.append((run, ref, reason))
+        return "skipped"
+    ctx = operations.RunContext(run, trees, now)
+    before = trees.statuses()
+    counts: dict[str, dict] = {}
+    try:
+        with transaction.atomic():
+            for name, params in ((run.payload or {}).get("operations") or {}).items():
+                counts[name] = operations.get(name).run(ctx, params or {}) or {}
+    except operations.RunSkipped as skip:
+        trees.restore(before)
+        runs.skipped.append((run, ref, skip.reason))
+        return "skipped"
+    runs.done.append((run, ref, _result(counts)))
+    runs.transitions[run.pk] = ctx.transitions
+    return "done"
+
+
+def _result(counts: dict[str, dict]) -> dict:
+    """The run's result: each count summed over its operations, and each operation's own."""
+    total: dict = {}
+    for values in counts.values():
+        for key, value in values.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    return {**total, "operations": counts}
+
+
+class RunOutcomes:
+    """The runs of one delivery that ran (with their results and status changes) or were skipped."""
+
+    def __init__(self):
+        self.done: list[tuple[ScheduledEvent, ElectionRef, dict]] = []
+        self.skipped: list[tuple[ScheduledEvent, ElectionRef, str]] = []
+        self.transitions: dict[int, list[election_services.Transition]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.done or self.skipped)
+
+    def entries(self, done_at, batch: dict) -> list[Entry]:
+        return [
+            *(Entry(Action.RUN_EXECUTED, ref, None, run.scheduled_by, run_metadata(
+                run, lateness_seconds=(done_at - run.event_at).total_seconds(), result=result, **batch))
+              for run, ref, result in self.done),
+            *(Entry(Action.RUN_SKIPPED, ref, None, run.scheduled_by, run_metadata(
+                run, reason=reason, lateness_seconds=(done_at - run.event_at).total_seconds(), **batch))
+              for run, ref, reason in self.skipped),
+        ]
+
+    def write(self, done_at) -> None:
+        """Store each run's final state, then announce it (``run_finished``) in this transaction."""
+        for run, _, result in self.done:
+            run.state, run.reason, run.result = State.DONE, "", result
+            run.finished_at = run.executed_at = done_at
+            run.lateness = done_at - run.event_at
+            run.save(update_fields=["state", "reason", "result", "finished_at", "executed_at", "lateness"])
+        for run, _, reason in self.skipped:
+            run.state, run.reason, run.finished_at = State.SKIPPED, reason, done_at
+            run.lateness = done_at - run.event_at
+            run.save(update_fields=["state", "reason", "finished_at", "lateness"])
+        for run, _, _ in self.done:
+            signals.run_finished.send(sender=ScheduledEvent, run=run, outcome=State.DONE.value)
+        for run, _, _ in self.skipped:
+            signals.run_finished.send(sender=ScheduledEvent, run=run, outcome=State.SKIPPED.value)

@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
@@ -12,7 +13,12 @@ from elections.models import Election, StatusAction
 class Kind(models.TextChoices):
     START_VOTING = "start_voting", "start of voting"
     END_VOTING = "end_voting", "end of voting"
+    AUTOMATION = "automation", "automation run"
 
+
+#: The kinds that open and close voting: every reader of an election's "scheduled events"
+#: filters on these, so runs of automations never show up as voting events.
+Kind.VOTING = (Kind.START_VOTING, Kind.END_VOTING)
 
 #: the status action each kind of event performs when it fires
 KIND_ACTION = {Kind.START_VOTING: StatusAction.START, Kind.END_VOTING: StatusAction.STOP}
@@ -33,9 +39,9 @@ def new_task_id() -> str:
 
 class ScheduledEvent(models.Model):
     # No database constraint: the history outlives a deleted election (its events
-    # are cancelled first, in the same transaction).
+    # are cancelled first, in the same transaction). None for a global automation's run.
     election = models.ForeignKey(
-        Election, on_delete=models.DO_NOTHING, db_constraint=False,
+        Election, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
         related_name="scheduled_events",
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -58,12 +64,30 @@ class ScheduledEvent(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True,
                                        help_text="When the event left the pending state.")
     reason = models.TextField(blank=True, help_text="Why it did not run, when it did not.")
+    # Runs of automations (kind "automation"): scheduling/runs.py. A plain id, no foreign key:
+    # scheduling sits below the automations app.
+    automation_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    subject_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+        db_constraint=False, related_name="+", help_text="The user a user-trigger run is about.",
+    )
+    enabled = models.BooleanField(default=True, db_default=True,
+                                  help_text="A pending run turned off is skipped when its time comes.")
+    toggled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who last turned the run off or on.",
+    )
+    payload = models.JSONField(null=True, blank=True, default=dict, encoder=DjangoJSONEncoder,
+                               help_text="What the run does: automation, operations, recipients, catch-up.")
+    result = models.JSONField(null=True, blank=True, default=dict, encoder=DjangoJSONEncoder,
+                              help_text="The counts after it ran.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["election", "kind"], condition=Q(state="pending"),
+                fields=["election", "kind"],
+                condition=Q(state="pending", kind__in=["start_voting", "end_voting"]),
                 name="one_pending_event_per_kind",
             ),
         ]

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activity_log.models import Action
-from activity_log.services import Entry, record_many
+from activity_log.services import ElectionRef, Entry, record_many
 
 from . import dispatching
 from .dispatching import redispatch_after
@@ -38,7 +38,7 @@ def plan(now: datetime | None = None) -> int:
             )
         redispatched = [e for e in due if e.dispatch_count > 0]
         record_many(
-            Entry(Action.EVENT_DISPATCHED, e.election, None, e.scheduled_by, event_metadata(
+            Entry(Action.EVENT_DISPATCHED, _ref(e), None, e.scheduled_by, event_metadata(
                 e, attempt=e.dispatch_count + 1,
                 reason=f"still pending {(now - e.event_at).total_seconds():.1f} s after its time"
                        if e.event_at < now else "re-published"))
@@ -47,3 +47,10 @@ def plan(now: datetime | None = None) -> int:
     sent = dispatching.publish(due) if due else 0
     PlannerHeartbeat.objects.update_or_create(pk=1, defaults={"last_tick_at": now, "published": sent})
     return sent
+
+
+def _ref(event: ScheduledEvent) -> ElectionRef:
+    """The election a re-publish is logged on: ``(global)`` (id 0) for a run without one."""
+    if event.election_id is None:
+        return ElectionRef(0, "(global)")
+    return ElectionRef(event.election_id, event.election.title if event.election else "(deleted election)")

@@ -53,9 +53,9 @@ def parse_scheduled_events(data, *, partial: bool) -> dict[str, datetime | None]
             f'Expected an object like {{"start_voting": {{"event_at": "{EXAMPLE}"}}, "end_voting": null}}.'
         ]})
     errors: dict = {}
-    result: dict[str, datetime | None] = {} if partial else dict.fromkeys(Kind.values)
+    result: dict[str, datetime | None] = {} if partial else dict.fromkeys(Kind.VOTING)
     for key, value in data.items():
-        if key not in Kind.values:
+        if key not in Kind.VOTING:
             errors[str(key)] = [f"Unknown event kind '{str(key)[:40]}'; use start_voting or end_voting."]
             continue
         if value is None:
