@@ -72,7 +72,8 @@ def test_a_reminder_fires_once_at_its_time(api, worker, beat):
     done = wait_until(lambda: finished(run), timeout=20, message="the reminder to run")
     assert done.state == State.DONE, done.reason
     assert done.executed_at >= done.event_at and done.lateness < timedelta(seconds=5)
-    wait_until(lambda: finished(marker(api, root["id"], 2)), timeout=20, message="the marker to run")
+    mark = marker(api, root["id"], 2)
+    wait_until(lambda: finished(mark), timeout=20, message="the marker to run")
     assert len(calls(task_id=run.task_id)) == 1
     executed = ActivityEntry.objects.filter(action=Action.RUN_EXECUTED, metadata__task_id=run.task_id)
     assert executed.count() == 1
@@ -96,7 +97,8 @@ def test_when_the_end_is_cancelled_nothing_is_sent(api, worker, beat):
     root = election(api, scheduled_events={"end_voting": {"event_at": iso(in_seconds(DAY + 3))}})
     run = reminder(api, root["id"])
     api.patch(f"/api/elections/{root['id']}/scheduled-events/", {"end_voting": None}, format="json")
-    wait_until(lambda: finished(marker(api, root["id"], 5)), timeout=25, message="the marker to run")
+    mark = marker(api, root["id"], 5)
+    wait_until(lambda: finished(mark), timeout=25, message="the marker to run")
     run.refresh_from_db()
     assert run.state == State.CANCELLED and run.reason == "the end of voting was cancelled"
     assert calls(task_id=run.task_id) == []
@@ -132,7 +134,8 @@ def test_two_planners_and_duplicated_messages_still_send_once(api, worker, start
     for _ in range(2):  # the same message delivered again, as a broker may
         fire_event.apply_async((run.pk,), task_id=run.task_id, eta=run.event_at)
     wait_until(lambda: finished(run), timeout=20, message="the run")
-    wait_until(lambda: finished(marker(api, root["id"], 2)), timeout=20, message="the marker to run")
+    mark = marker(api, root["id"], 2)
+    wait_until(lambda: finished(mark), timeout=20, message="the marker to run")
     assert len(calls(task_id=run.task_id)) == 1
     executed = ActivityEntry.objects.filter(action=Action.RUN_EXECUTED, metadata__task_id=run.task_id)
     assert executed.count() == 1
