@@ -181,7 +181,7 @@ def on_run_finished(sender=None, *, run: ScheduledEvent, outcome: str = "", **kw
     occurrence = data.get("occurrence") or {}
     if run.kind != Kind.AUTOMATION or occurrence.get("type") != "cron":
         return
-    automation = (Automation.objects.select_for_update().select_related("election")
+    automation = (Automation.objects.select_for_update(of=("self",)).select_related("election")
                   .filter(pk=run.automation_id).first())
     if (automation is None or not automation.active
             or (data.get("automation") or {}).get("revision") != automation.revision):

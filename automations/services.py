@@ -51,6 +51,20 @@ def _lock_election(election: Election | None) -> Election | None:
     return Election.objects.select_for_update().get(pk=election.pk)
 
 
+def _lock(automation: Automation) -> Automation:
+    """Lock the automation for a change, in the lock order of the run engine.
+
+    The executor locks the election tree, then a run, then (``run_finished``) the
+    automation; so do we: the election, the automation's pending runs (waiting for one
+    being executed), then the automation row. A run the executor created meanwhile is
+    committed by then, and the caller's ``pending_runs(lock=True)`` sees it.
+    """
+    _lock_election(automation.election)
+    runs.pending_runs(automation_id=automation.pk, lock=True)
+    return (Automation.objects.select_for_update(of=("self",)).select_related("election")
+            .get(pk=automation.pk))
+
+
 def create_automation(data, *, election: Election | None, actor, now: datetime | None = None,
                       ) -> Automation:
     """Validate ``data`` and create the automation with its first run; logged.
@@ -89,9 +103,7 @@ def update_automation(automation: Automation, data, *, actor, partial: bool,
     the runs of the new rule (none when it is turned off). Nothing changes on bad input.
     """
     with transaction.atomic():
-        _lock_election(automation.election)
-        automation = Automation.objects.select_for_update().select_related("election").get(
-            pk=automation.pk)
+        automation = _lock(automation)
         now = now or timezone.now()
         spec = parse_automation(data, election=automation.election, now=now, current=automation,
                                 partial=partial)
@@ -120,9 +132,7 @@ def update_automation(automation: Automation, data, *, actor, partial: bool,
 def delete_automation(automation: Automation, *, actor) -> None:
     """Delete the automation; its pending runs are cancelled (the runs' history stays); logged."""
     with transaction.atomic():
-        _lock_election(automation.election)
-        automation = Automation.objects.select_for_update().select_related("election").get(
-            pk=automation.pk)
+        automation = _lock(automation)
         pending = runs.pending_runs(automation_id=automation.pk, lock=True)
         if pending:
             runs.close_runs(pending, state=State.CANCELLED, reason="the automation was deleted",
