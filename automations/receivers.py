@@ -9,10 +9,11 @@ there too, so ``scheduling`` runs it without importing this app.
 import logging
 from datetime import UTC, datetime
 
+from celery.signals import worker_ready
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
-from django.db.models.signals import post_migrate, post_save, pre_save
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from activity_log.models import Action
@@ -45,7 +46,7 @@ def connect() -> None:
     User = get_user_model()
     pre_save.connect(remember_is_active, sender=User, dispatch_uid="automations.user_pre")
     post_save.connect(on_user_saved, sender=User, dispatch_uid="automations.user_post")
-    post_migrate.connect(on_post_migrate, dispatch_uid="automations.bootstrap")
+    worker_ready.connect(on_worker_ready, dispatch_uid="automations.bootstrap")
     operations.register(planning.RELATIVE_GUARD, run=run_relative_guard,
                         validate=_refuse_guard_params, scopes={"election"})
 
@@ -258,17 +259,25 @@ def on_user_saved(sender=None, *, instance=None, created=False, **kwargs) -> Non
 
 # --- bootstrap ------------------------------------------------------------------------------------
 
-def on_post_migrate(sender=None, *, app_config=None, **kwargs) -> None:
-    """After ``migrate``: give the installed "Daily maintenance" (and any cron rule without one)
-    its next run, through the service, so it is scheduled, logged and published like any run."""
-    if app_config is None or app_config.name != "automations":
-        return
+def on_worker_ready(sender=None, **kwargs) -> None:
+    """When a Celery worker starts: give every active due-date or cron automation that has no
+    pending run its next one (``services.plan_missing_runs``), the installed "Daily maintenance"
+    the first time.
+
+    Not in ``migrate`` (nor its ``post_migrate``): the migration installs the rule only and
+    stays free of the run engine, and a database that only ran ``migrate`` (a test database,
+    a fresh install) holds no due work nobody can run yet. Nothing executes a run before a
+    worker is there, and each start is an idempotent repair (deterministic task ids).
+    """
     from .services import plan_missing_runs
 
     try:
-        plan_missing_runs()
-    except Exception:  # never break a migrate; the next migrate or a save plans it
-        logger.exception("could not plan the automations' next runs after migrate")
+        planned = plan_missing_runs()
+    except Exception:  # never keep a worker from starting; the next start, or a save, plans it
+        logger.exception("could not plan the automations' missing runs at worker start")
+        return
+    if planned:
+        logger.info("planned %d missing automation run(s) at worker start", planned)
 
 
 __all__ = ["ANCHORS", "UTC", "Relative", "connect"]

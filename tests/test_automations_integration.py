@@ -184,3 +184,18 @@ def test_after_an_hour_and_a_half_down_a_rule_every_minute_runs_once_not_ninety_
     executed = [c for c in calls() if c.metadata["run_id"] in {r.pk for r in before}]
     assert len(executed) == 1
     assert Automation.objects.get(pk=automation.pk).active
+
+
+def test_a_worker_start_plans_the_installed_daily_maintenance(start_celery):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("automations.migrations.0002_daily_maintenance")
+    migration.install(apps, None)  # as `migrate` does (a transactional test starts from a flush)
+    daily = Automation.objects.get(election__isnull=True, name="Daily maintenance")
+    assert not runs_of(daily.pk)
+    start_celery("worker", ["-I", "tests.automation_ops"])
+    (run,) = wait_until(lambda: runs_of(daily.pk), timeout=20, message="the first maintenance run")
+    assert run.state == State.PENDING and (run.event_at.hour, run.event_at.minute) == (4, 0)
+    assert run.payload["operations"] == {"maintenance": {}} and run.election_id is None

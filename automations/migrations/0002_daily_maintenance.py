@@ -1,7 +1,7 @@
 """Install the global "Daily maintenance" automation: 04:00 every day in ``TIME_ZONE``.
 
-Only the rule: its first run is scheduled after ``migrate`` by the post_migrate step
-(``automations.receivers.on_post_migrate`` -> ``services.plan_missing_runs``), through
+Only the rule: its first run is scheduled when a worker starts
+(``automations.receivers.on_worker_ready`` -> ``services.plan_missing_runs``), through
 the same service as any run, so it is logged and published like the others and the
 migration does not depend on the run engine's tables or code.
 """
