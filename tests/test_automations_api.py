@@ -366,3 +366,69 @@ def test_never_an_at_in_the_past_but_a_past_at_does_not_block_a_rename(api):
     renamed = services.update_automation(row, {"name": "Renamed"}, actor=None, partial=True, now=later)
     assert renamed.name == "Renamed"
     assert not [r for r in pending(row.pk) if r.event_at > later]  # its moment is past: no new run
+
+
+def _due_now(*rows: ScheduledEvent) -> None:
+    """As if these rows' time had come while their messages were lost (a test stands in for the clock)."""
+    past = timezone.now() - timedelta(seconds=5)
+    ScheduledEvent.objects.filter(pk__in=[r.pk for r in rows]).update(event_at=past)
+
+
+def test_a_reminder_before_closing_delivered_after_voting_closed_is_skipped_and_says_why(api):
+    from scheduling.executing import execute_event
+
+    root = election(api, scheduled_events={"start_voting": {"event_at": iso(in_seconds(3600))},
+                                           "end_voting": {"event_at": iso(in_seconds(7200))}})
+    opened = automation(api, root["id"], name="After opening",
+                        when={"after": "start_voting", "delay": "PT10M"})
+    (after_start,) = pending(opened["id"])
+    closing = automation(api, root["id"], when={"before": "end_voting", "offset": "PT30M"})
+    (reminder,) = pending(closing["id"])
+    start = ScheduledEvent.objects.get(task_id=root["scheduled_events"]["start_voting"]["task_id"])
+    end = ScheduledEvent.objects.get(task_id=root["scheduled_events"]["end_voting"]["task_id"])
+    _due_now(after_start)  # its anchor has not happened yet: skipped
+    assert execute_event(after_start.pk, after_start.task_id) == "skipped"
+    after_start.refresh_from_db()
+    assert after_start.reason == "the start of voting did not happen (pending)"
+    _due_now(start, end)
+    assert execute_event(start.pk, start.task_id) == "done"
+    assert execute_event(end.pk, end.task_id) == "done"
+    _due_now(reminder)
+    assert execute_event(reminder.pk, reminder.task_id) == "skipped"
+    reminder.refresh_from_db()
+    assert reminder.state == State.SKIPPED and reminder.reason == "voting had already closed"
+    skipped = ActivityEntry.objects.get(action=Action.RUN_SKIPPED, metadata__task_id=reminder.task_id)
+    assert skipped.metadata["reason"] == "voting had already closed"
+
+
+def test_deleting_an_election_cancels_its_runs_and_removes_its_automations(api):
+    root = election(api, scheduled_events={"end_voting": {"event_at": iso(in_seconds(3 * 86400))}})
+    relative = automation(api, root["id"], when={"before": "end_voting", "offset": "P1D"})
+    weekly = automation(api, root["id"])
+    assert api.delete(f"/api/elections/{root['id']}/").status_code == 204
+    assert not Automation.objects.filter(election_id=root["id"]).exists()
+    for created in (relative, weekly):
+        (run,) = runs(created["id"])
+        assert run.state == State.CANCELLED, run.reason
+
+
+def test_the_activity_log_reads_in_words(api):
+    from activity_log.presentation import describe
+
+    root = election(api)
+    created = automation(api, root["id"], name="Weekly digest")
+    api.patch(f"/api/elections/{root['id']}/automations/{created['id']}/", {"active": False}, format="json")
+    api.delete(f"/api/elections/{root['id']}/automations/{created['id']}/")
+    words = [describe(e) for e in ActivityEntry.objects.filter(
+        election_id=root["id"], action__startswith="automation_").order_by("id")]
+    assert words == ["alice created the automation \u201cWeekly digest\u201d",
+                     "alice changed the automation \u201cWeekly digest\u201d: active; it is now off",
+                     "alice deleted the automation \u201cWeekly digest\u201d"]
+    from activity_log.models import ActivityEntry as Entry
+
+    missed = Entry(action=Action.AUTOMATION_RUNS_MISSED, metadata={
+        "name": "Every minute", "count": 59, "first": "2026-11-30T10:01:00Z", "last": "2026-11-30T10:59:00Z",
+        "caught_up_by": "2026-11-30T11:00:00Z"})
+    assert describe(missed) == (
+        "59 runs of \u201cEvery minute\u201d missed while down (30 Nov 2026 10:01 UTC "
+        "to 30 Nov 2026 10:59 UTC), not sent; the run of 30 Nov 2026 11:00 UTC ran late for them")
