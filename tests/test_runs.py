@@ -355,3 +355,23 @@ def test_statuses_changed_is_sent_for_every_status_change_with_its_cause(alice, 
         statuses_changed.disconnect(receiver)
     everyone = sorted(e.pk for e in tree)
     assert seen == [("manual", everyone), ("automation", everyone), ("scheduled_event", everyone)]
+
+
+def test_pending_runs_and_closing_them_superseded_revokes_the_published_ones(alice, tree, sent,
+                                                                           django_capture_on_commit_callbacks):
+    root, north, _ = tree
+    with django_capture_on_commit_callbacks(execute=True):
+        soon = schedule(in_seconds(10), election=root, actor=alice, part="soon")
+        later = schedule(in_seconds(3600), election=root, actor=alice, part="later")
+        other = schedule(in_seconds(10), election=north, actor=alice, automation_id=8)
+    assert [r.pk for r in runs.pending_runs(automation_id=7)] == [soon.pk, later.pk]
+    assert [r.pk for r in runs.pending_runs(election_id=north.pk)] == [other.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        closed = runs.close_runs(iter([soon, later]), state=State.SUPERSEDED, reason="the rule changed",
+                                 actor=alice)
+    assert closed == 2 and soon.state == State.SUPERSEDED
+    assert sent["revoked"] == [soon.task_id], "only the one that may have left for the broker"
+    assert runs.close_runs([soon], state=State.CANCELLED, reason="again", actor=alice) == 0
+    replaced = actions_of(root.pk, Action.RUN_SUPERSEDED)
+    assert len(replaced) == 2 and describe(replaced[0]).endswith("replaced: the rule changed")
+    assert runs.pending_runs(automation_id=7) == []
