@@ -199,3 +199,17 @@ def test_a_worker_start_plans_the_installed_daily_maintenance(start_celery):
     (run,) = wait_until(lambda: runs_of(daily.pk), timeout=20, message="the first maintenance run")
     assert run.state == State.PENDING and (run.event_at.hour, run.event_at.minute) == (4, 0)
     assert run.payload["operations"] == {"maintenance": {}} and run.election_id is None
+
+
+def test_a_scheduled_start_triggers_the_runs_of_on_election_started(api, worker, beat):
+    root = election(api, scheduled_events={"start_voting": {"event_at": iso(in_seconds(3))}},
+                    children=[{"title": "North"}])
+    created = add(api, root["id"], {"on": "election.started"}, name="On start")
+    child = add(api, root["children"][0], {"on": "election.started"}, name="North on start")
+    assert not runs_of(created["id"])
+    (run,) = wait_until(lambda: [r for r in runs_of(created["id"]) if r.state == State.DONE], timeout=25,
+                        message="the run after the start")
+    (child_run,) = wait_until(lambda: [r for r in runs_of(child["id"]) if r.state == State.DONE],
+                              timeout=25, message="the child's run after the cascade started it")
+    assert run.election_id == root["id"] and child_run.election_id == root["children"][0]
+    assert [len(calls(task_id=run.task_id)), len(calls(task_id=child_run.task_id))] == [1, 1]
