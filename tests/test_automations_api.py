@@ -432,3 +432,10 @@ def test_the_activity_log_reads_in_words(api):
     assert describe(missed) == (
         "59 runs of \u201cEvery minute\u201d missed while down (30 Nov 2026 10:01 UTC "
         "to 30 Nov 2026 10:59 UTC), not sent; the run of 30 Nov 2026 11:00 UTC ran late for them")
+
+
+def test_the_admin_lists_automations_read_only(client, make_user):
+    client.force_login(make_user("root", superuser=True))
+    page = client.get("/admin/automations/automation/")
+    assert page.status_code == 200 and "Daily maintenance" in page.content.decode()
+    assert client.get("/admin/automations/automation/add/").status_code == 403
