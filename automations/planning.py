@@ -13,7 +13,7 @@ from scheduling.runs import RunSpec, run_task_id
 
 from .cron import next_occurrences
 from .models import Automation
-from .when import ANCHORS, At, Cron, OnStatus, OnUser, Relative, When, parse_when
+from .when import At, Cron, OnStatus, OnUser, Relative, When, parse_when
 
 #: The internal operation that first checks a relative run still makes sense (receivers.py).
 RELATIVE_GUARD = "_relative_guard"
@@ -138,5 +138,5 @@ def initial_runs(automation: Automation, now: datetime, anchors: dict) -> list[R
     return []
 
 
-__all__ = ["ANCHORS", "RELATIVE_GUARD", "at_run", "cron_run", "initial_runs", "next_cron_run",
+__all__ = ["RELATIVE_GUARD", "at_run", "cron_run", "initial_runs", "next_cron_run",
            "payload", "relative_run", "status_run", "user_run", "when_of"]

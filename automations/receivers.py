@@ -7,7 +7,7 @@ there too, so ``scheduling`` runs it without importing this app.
 """
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from celery.signals import worker_ready
 from django.contrib.auth import get_user_model
@@ -29,7 +29,7 @@ from . import planning
 from .cron import coalesce_missed
 from .models import Automation
 from .services import log_ref
-from .when import ANCHORS, Cron, OnStatus, OnUser, Relative
+from .when import Cron, OnStatus, OnUser
 
 logger = logging.getLogger(__name__)
 
@@ -279,5 +279,3 @@ def on_worker_ready(sender=None, **kwargs) -> None:
     if planned:
         logger.info("planned %d missing automation run(s) at worker start", planned)
 
-
-__all__ = ["ANCHORS", "UTC", "Relative", "connect"]
