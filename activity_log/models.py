@@ -23,6 +23,13 @@ class AppendOnlyError(Exception):
 
 
 class Action(models.TextChoices):
+    # --- automations (issue 12, branch auto-app): the rules themselves; their runs log with
+    # the run_* actions of the run engine (scheduling/runs.py).
+    AUTOMATION_CREATED = "automation_created", "automation created"
+    AUTOMATION_CHANGED = "automation_changed", "automation changed"
+    AUTOMATION_DELETED = "automation_deleted", "automation deleted"
+    AUTOMATION_RUNS_MISSED = "automation_runs_missed", "automation runs missed"
+    # --- end automations
     ELECTION_CREATED = "election_created", "election created"
     ELECTION_DELETED = "election_deleted", "election deleted"
     STATUS_CHANGED = "status_changed", "status changed"

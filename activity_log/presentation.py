@@ -93,6 +93,34 @@ def scheduler_standing(entry: ActivityEntry) -> str:
     return ""
 
 
+AUTOMATION_ACTIONS = {Action.AUTOMATION_CREATED, Action.AUTOMATION_CHANGED, Action.AUTOMATION_DELETED,
+                      Action.AUTOMATION_RUNS_MISSED}
+
+
+def describe_automation(entry: ActivityEntry) -> str:
+    """``alice created the automation “Remind observers”`` (or changed: its when, or deleted), or
+    ``59 runs of “Every minute” missed while down (10:01 to 10:59 UTC), not sent``."""
+    meta = entry.metadata or {}
+    who = entry.actor_name or "the system"
+    name = f"\u201c{meta.get('name') or meta.get('automation_id', '?')}\u201d"
+    if entry.action == Action.AUTOMATION_CREATED:
+        return f"{who} created the automation {name}" + ("" if meta.get("active", True) else " (off)")
+    if entry.action == Action.AUTOMATION_CHANGED:
+        changed = ", ".join(meta.get("changed") or []) or "nothing"
+        off = "; it is now off" if meta.get("active") is False else ""
+        return f"{who} changed the automation {name}: {changed}{off}"
+    if entry.action == Action.AUTOMATION_DELETED:
+        return f"{who} deleted the automation {name}"
+    count = meta.get("count") or 0
+    runs = "run" if count == 1 else "runs"
+    span = format_utc(meta.get("first"))
+    if meta.get("last") and meta.get("last") != meta.get("first"):
+        span += f" to {format_utc(meta.get('last'))}"
+    caught = (f"; the run of {format_utc(meta.get('caught_up_by'))} ran late for them"
+              if meta.get("caught_up_by") else "")
+    return f"{count} {runs} of {name} missed while down ({span}), not sent{caught}"
+
+
 def describe(entry: ActivityEntry) -> str:
     """The sentence a person reads for this entry."""
     meta = entry.metadata or {}
@@ -101,6 +129,8 @@ def describe(entry: ActivityEntry) -> str:
     task = short_task_id(meta.get("task_id"))
     reason = meta.get("reason") or ""
     action = entry.action
+    if action in AUTOMATION_ACTIONS:
+        return describe_automation(entry)
     if action == Action.EVENT_SCHEDULED:
         return f"{who} scheduled {kind} for {format_utc(meta.get('event_at'))}"
     if action == Action.EVENT_REVOKED:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
@@ -185,6 +185,11 @@ def _parse_instant(field: str, value: object) -> datetime:
         raise WhenError(field, f"{value!r} is not an ISO 8601 date-time; {example}") from None
     if moment.tzinfo is None:
         raise WhenError(field, f"{value!r} has no UTC offset; add one (+01:00 or Z), {example}")
+    try:
+        (moment - timedelta(days=2)).astimezone(UTC)
+        (moment + timedelta(days=2)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise WhenError(field, f"{value!r} is out of range; {example}") from None
     return moment
 
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "elections",
     "scheduling",
     "notifications",
+    "automations",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,11 @@ SCHEDULING_PLANNER_INTERVAL_SECONDS = env_float("SCHEDULING_PLANNER_INTERVAL_SEC
 # A pending event still not executed this long after its time (or after its last
 # publish) is published again: its message was lost or no worker was there.
 SCHEDULING_REDISPATCH_AFTER_SECONDS = env_float("SCHEDULING_REDISPATCH_AFTER_SECONDS", 15)
+# --- Automations ---------------------------------------------------------------
+# An account with no log-in for this many days is "inactive": automations leave it out of
+# their recipients unless a recipients flag includes it (docs/automations.md).
+INACTIVE_USER_DAYS = int(env_float("INACTIVE_USER_DAYS", 90))
+
 CELERY_BEAT_SCHEDULE = {
     "scheduling-planner": {
         "task": "scheduling.tasks.plan",

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import admin_login
+from automations import urls as automation_urls
 from elections import api as election_api
 from notifications import api as notification_api
 from scheduling import api as scheduling_api
@@ -12,8 +13,8 @@ from .health import healthz
 
 api_patterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
-    path("elections/", election_api.ElectionListCreateView.as_view(), name="api-election-list"),
-    path("elections/<int:pk>/", election_api.ElectionDetailView.as_view(), name="api-election-detail"),
+    # An election with its automations: served by the highest app it shows (automations).
+    *automation_urls.election_patterns,
     path("elections/<int:pk>/scheduled-events/", scheduling_api.ScheduledEventsView.as_view(),
          name="api-scheduled-events"),
     path("elections/<int:pk>/scheduled-events/history/",
@@ -31,6 +32,7 @@ api_patterns = [
     path("elections/<int:pk>/emails/", notification_api.ElectionEmailsView.as_view(),
          name="api-election-emails"),
     path("emails/", notification_api.EmailsView.as_view(), name="api-emails"),
+    *automation_urls.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 

@@ -4,6 +4,7 @@ It lives in ``scheduling`` because a configuration carries ``scheduled_events``;
 imports still point one way (scheduling -> elections -> activity_log).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,33 @@ FIELDS = ("title", "description", "parent", "children", "scheduled_events", "tim
 MAX_ELECTIONS = 20_000
 
 
+@dataclass(frozen=True)
+class Section:
+    """A key of the configuration owned by an app above scheduling (e.g. ``automations``).
+
+    ``parse(value)`` returns what ``apply`` needs or raises ``InvalidInput`` with the
+    errors under that key; ``apply(election, parsed, actor)`` writes it in the upload's
+    transaction, after the election's own scheduled events (so rules relative to them
+    see them). Registered in the owner's ``AppConfig.ready()``: scheduling never imports it.
+    """
+
+    parse: Callable[[object], object]
+    apply: Callable[[Election, object, object], None]
+
+
+#: key -> Section, filled by the apps above (``register_section``).
+SECTIONS: dict[str, Section] = {}
+
+
+def register_section(key: str, section: Section) -> None:
+    SECTIONS[key] = section
+
+
+def _fields(top: bool) -> tuple[str, ...]:
+    own = FIELDS if top else tuple(f for f in FIELDS if f != "parent")
+    return (*own, *SECTIONS)
+
+
 @dataclass
 class ElectionSpec:
     title: str
@@ -29,6 +57,7 @@ class ElectionSpec:
     events: dict[str, datetime | None]
     children: list["ElectionSpec"] = field(default_factory=list)
     time_zone: str | None = None  # None: the parent's, or TIME_ZONE at the top
+    sections: dict[str, object] = field(default_factory=dict)
 
 
 def import_election_config(config, *, actor) -> Election:
@@ -89,7 +118,7 @@ def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
             f"Too many elections in one configuration (at most {MAX_ELECTIONS}); upload it in parts."
         ]})
     errors: dict = {}
-    allowed = FIELDS if top else tuple(f for f in FIELDS if f != "parent")
+    allowed = _fields(top)
     for key in config:
         if key not in allowed:
             hint = " (children get their parent from where they are nested)" if key == "parent" else ""
@@ -113,6 +142,13 @@ def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
         events = parse_scheduled_events(config.get("scheduled_events"), partial=False)
     except InvalidInput as exc:
         errors["scheduled_events"] = exc.detail
+    sections = {}
+    for key, section in SECTIONS.items():
+        if config.get(key) is not None:
+            try:
+                sections[key] = section.parse(config[key])
+            except InvalidInput as exc:
+                errors[key] = exc.detail.get(key, exc.detail)
     children_config = config.get("children") or []
     children = []
     if not isinstance(children_config, list):
@@ -128,7 +164,7 @@ def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
             errors["children"] = child_errors
     if errors:
         raise InvalidInput(errors)
-    return ElectionSpec(title.strip(), description, events, children, time_zone)
+    return ElectionSpec(title.strip(), description, events, children, time_zone, sections)
 
 
 def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:
@@ -143,6 +179,11 @@ def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:
             configure(election, spec.events, actor=actor, replace=True)
         except InvalidInput as exc:
             raise InvalidInput(_nest([*path, "scheduled_events"], exc.detail)) from exc
+    for key, parsed in spec.sections.items():
+        try:
+            SECTIONS[key].apply(election, parsed, actor)
+        except InvalidInput as exc:
+            raise InvalidInput(_nest(path, {key: exc.detail.get(key, exc.detail)})) from exc
     for index, child in enumerate(spec.children):
         _create(child, election, actor, [*path, "children", str(index)])
     return election

@@ -73,7 +73,8 @@ def test_create_with_children_and_events_returns_the_contract_shape(api):
                   scheduled_events={"start_voting": {"event_at": iso(start)},
                                     "end_voting": {"event_at": end.isoformat()}})
     assert set(body) == {"id", "title", "description", "status", "parent", "children",
-                         "scheduled_events", "created_at", "updated_at", "time_zone"}
+                         "scheduled_events", "automations", "created_at", "updated_at", "time_zone"}
+    assert body["automations"] == []
     assert body["status"] == "notstarted" and body["parent"] is None and len(body["children"]) == 2
     start_voting = body["scheduled_events"]["start_voting"]
     assert set(start_voting) == {"event_at", "task_id", "state"}

@@ -1,0 +1,41 @@
+"""Reads: automations with their next run, and their runs, newest first."""
+
+from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
+
+from scheduling.models import Kind, ScheduledEvent, State
+
+from .models import Automation
+
+
+def _next_run_at():
+    pending = (ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, automation_id=OuterRef("pk"),
+                                             state=State.PENDING, enabled=True)
+               .order_by().values("automation_id").annotate(first=Min("event_at")).values("first"))
+    return Subquery(pending)
+
+
+def automations_of(election_id: int | None) -> QuerySet[Automation]:
+    """The election's automations (global ones for None), oldest first, with ``next_run_at``."""
+    where = Q(election__isnull=True) if election_id is None else Q(election_id=election_id)
+    return (Automation.objects.filter(where).select_related("election")
+            .annotate(next_run_at=_next_run_at()).order_by("pk"))
+
+
+def automation_of(election_id: int | None, automation_id: int) -> Automation:
+    """One automation of the election (or global); ``Automation.DoesNotExist`` otherwise."""
+    return automations_of(election_id).get(pk=automation_id)
+
+
+def automations_for_elections(election_ids: list[int]) -> dict[int, list[Automation]]:
+    """The automations of each election, for showing them with the elections (one query)."""
+    found: dict[int, list[Automation]] = {pk: [] for pk in election_ids}
+    for automation in (Automation.objects.filter(election_id__in=election_ids)
+                       .annotate(next_run_at=_next_run_at()).order_by("pk")):
+        found[automation.election_id].append(automation)
+    return found
+
+
+def runs_of(automation: Automation) -> QuerySet[ScheduledEvent]:
+    """Every run of the automation, pending and past, newest first."""
+    return (ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, automation_id=automation.pk)
+            .select_related("subject_user", "toggled_by").order_by("-event_at", "-id"))
