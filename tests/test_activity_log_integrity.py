@@ -394,6 +394,50 @@ def test_writers_to_different_elections_never_wait_for_each_other(alice):
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
+def test_logging_between_row_locks_cannot_deadlock(alice):
+    """The shape of the firing/planner deadlock: A logs, then locks a row that B holds
+    while B logs. With a lock taken by logging (the old chain head), B waited for A's
+    log lock and A for B's row: PostgreSQL aborted one. Now B's log waits for nothing."""
+    from elections.models import Election
+
+    a, b = (create_election(title=t, created_by=alice) for t in ("firing", "planner"))
+    b_holds, a_logged, errors = threading.Event(), threading.Event(), []
+
+    def planner_like():
+        try:
+            with transaction.atomic():
+                Election.objects.select_for_update().get(pk=b.pk)
+                b_holds.set()
+                assert a_logged.wait(10)
+                record(Action.EVENT_DISPATCHED, b)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def firing_like():
+        try:
+            assert b_holds.wait(10)
+            with transaction.atomic():
+                record(Action.EVENT_EXECUTED, a)
+                a_logged.set()
+                Election.objects.select_for_update().get(pk=b.pk)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=planner_like), threading.Thread(target=firing_like)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert ActivityEntry.objects.filter(action__in=["event_dispatched", "event_executed"]).count() == 2
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
 def test_a_write_commits_while_another_transaction_holds_an_open_write_and_a_sealer_runs(alice):
     a, b = (create_election(title=t, created_by=alice) for t in ("A", "B"))
     written, release = threading.Event(), threading.Event()
