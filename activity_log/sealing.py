@@ -122,7 +122,7 @@ def seal(*, limit: int | None = None) -> SealRun:
             prev = link
         ActivitySeal.objects.bulk_create(seals, batch_size=VERIFY_CHUNK)
         watermark = head.watermark
-        if settled is not None:
+        if settled is not None and (rows or not more):
             # With more waiting, everything up to the last sealed id is sealed, not beyond.
             watermark = max(watermark, min(settled, rows[-1][0]) if more else settled)
         changes = {}

@@ -288,6 +288,17 @@ def test_many_appends_in_one_transaction_are_sealed_and_verify(alice):
     assert (result.ok, result.seals_checked) == (True, 31)
 
 
+def test_the_watermark_never_passes_an_entry_left_for_the_next_batch(alice, settings):
+    settings.ACTIVITY_LOG_SEAL_LOOKBACK_SECONDS = 0  # every entry is old enough to pass
+    root = create_election(title="Root", created_by=alice)
+    ids = [record(Action.EVENT_SCHEDULED, root, actor=alice, n=n).pk for n in range(9)]
+    assert seal(limit=0).sealed == 0 and SealHead.objects.get().watermark == 0
+    assert seal(limit=4).more
+    assert SealHead.objects.get().watermark == ids[2]  # the 4th entry sealed (the election's row first)
+    assert seal_pending(limit=4) == 6
+    assert SealHead.objects.get().watermark == ids[-1] and verify_chain().ok
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_entry_committed_late_with_a_smaller_id_is_sealed_by_a_later_run(alice):
     """Ids are taken before commit: an entry may appear after a larger id was sealed."""
