@@ -1,12 +1,14 @@
-"""The hash chain of the activity log: each row's hash covers the previous row's hash
-and the row's own content, so changing, inserting or removing a row anywhere but at
-the very end breaks every later link (and the chain head catches the end).
+"""The hashes of the activity log's seal chain (``ActivitySeal``): each seal holds the
+hash of one entry's content and a link hash over the previous seal's hash, its own
+number, the entry's id and that content hash. Changing a sealed entry breaks its
+``entry_hash``; removing, inserting or rewriting a seal breaks the next link.
 
-Pure functions only: the data migration uses them too, so they must not change the
-bytes they hash. The content is a canonical JSON array (sorted keys, no spaces,
-times in UTC with microseconds), written with ``DjangoJSONEncoder`` like the
-metadata column: a date in the metadata hashes as the string the column stores,
-so the metadata as written and as read back give the same hash.
+Pure functions only: the data migrations use them too (0005 ``row_hash``, 0007 the
+seal functions), so they must not change the bytes they hash. The content is a
+canonical JSON array (sorted keys, no spaces, times in UTC with microseconds),
+written with ``DjangoJSONEncoder`` like the metadata column: a date in the metadata
+hashes as the string the column stores. The sealer hashes entries as read back
+after commit, as the verifier does.
 """
 
 import hashlib
@@ -14,7 +16,7 @@ from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-#: ``prev_hash`` of the first row.
+#: ``prev_hash`` of the first seal (and, before 0007, of the first row).
 GENESIS = "0" * 64
 
 #: The columns a row's hash covers, in this order (after ``prev_hash``).
@@ -42,3 +44,13 @@ def link_hash(prev_hash: str, text: str) -> str:
 def row_hash(prev_hash: str, *content) -> str:
     """The hash of a row whose ``CONTENT_FIELDS`` are ``content``, after ``prev_hash``."""
     return link_hash(prev_hash, content_text(*content))
+
+
+def entry_hash(*content) -> str:
+    """sha256 (hex) of one entry's ``content_text`` (its ``CONTENT_FIELDS``, in order)."""
+    return hashlib.sha256(content_text(*content).encode()).hexdigest()
+
+
+def seal_hash(prev_hash: str, seq: int, entry_id: int, entry_hash_: str) -> str:
+    """The link hash of seal number ``seq`` of entry ``entry_id``, after ``prev_hash``."""
+    return hashlib.sha256(f"{prev_hash}|{int(seq)}|{int(entry_id)}|{entry_hash_}".encode()).hexdigest()

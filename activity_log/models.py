@@ -7,9 +7,10 @@ parent's log still shows a deleted child's history.
 
 Rows are never updated or deleted: the model and its queryset refuse, and
 database triggers (migration 0006) refuse UPDATE, DELETE and TRUNCATE on
-SQLite and PostgreSQL. A database owner can still drop the triggers; the hash
-chain (``prev_hash``/``hash``, see ``activity_log.chain``) is what detects a
-rewrite after that (``manage.py verify_activity_log``).
+SQLite and PostgreSQL. A database owner can still drop the triggers; the seal
+chain (``ActivitySeal``, written afterwards by ``activity_log.sealing``) is what
+detects a rewrite of a sealed row after that (``manage.py verify_activity_log``).
+Writers never touch the seals: appending takes no lock beyond the insert.
 """
 
 from django.conf import settings
@@ -99,10 +100,6 @@ class ActivityEntry(models.Model):
     tree_path = models.CharField(
         max_length=1000, default="", blank=True,
         help_text="Ids from the root down to the election, e.g. /1/5/9/: a prefix selects a subtree.")
-    prev_hash = models.CharField(max_length=64, default="", blank=True,
-                                 help_text="The hash of the row before this one (the chain).")
-    hash = models.CharField(max_length=64, default="", blank=True,
-                            help_text="sha256 of prev_hash and this row's content (activity_log.chain).")
 
     objects = ActivityEntryQuerySet.as_manager()
 
@@ -128,23 +125,53 @@ class ActivityEntry(models.Model):
         return self.metadata.get("task_id")
 
 
-class ChainHead(models.Model):
-    """One row naming a recent link of the chain (``last_id``, ``last_hash``). Appenders
-    lock it, so the chain has one order even when web and worker processes write at
-    once, and a verifier can tell when rows were removed from the end.
+class ActivitySeal(models.Model):
+    """One link of the seal chain: entry ``entry_id`` was sealed as number ``seq``.
 
-    On PostgreSQL it moves once per transaction (to the end of that transaction's first
-    append): moving one row thousands of times in one transaction makes every later
-    read walk all its versions. SQLite updates in place and moves it on every append.
+    ``entry_hash`` is sha256 of the entry's content as the sealer read it after commit;
+    ``hash`` covers the previous seal's ``hash``, ``seq``, ``entry_id`` and ``entry_hash``
+    (``activity_log.chain``). The chain's order is the order of sealing, not of ids: an
+    entry whose transaction committed late is sealed by a later run. Written only by
+    the sealer; append-only like the entries (triggers, migration 0007).
     """
 
-    last_id = models.BigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64)
-    moved_by_tx = models.BigIntegerField(null=True, blank=True,
-                                         help_text="PostgreSQL: the transaction that last moved it.")
+    seq = models.BigIntegerField(unique=True)
+    entry_id = models.BigIntegerField(unique=True)
+    entry_hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = ActivityEntryQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "activity chain head"
+        ordering = ["seq"]
 
     def __str__(self):
-        return f"chain head {self.last_hash[:12]}"
+        return f"seal {self.seq}: entry {self.entry_id} {self.hash[:12]}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("The seal chain is append-only: seals cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("The seal chain is append-only: seals cannot be deleted.")
+
+
+class SealHead(models.Model):
+    """One row that only sealers lock (never a writer of the log): the chain's end
+    (``last_seq``, ``last_hash``) and ``watermark``, the id up to which every entry
+    that committed in time is sealed. It may be updated, not deleted (triggers).
+    """
+
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+    watermark = models.BigIntegerField(
+        default=0, help_text="Entries with a larger id are looked at by the next sealing run.")
+    sealed_at = models.DateTimeField(null=True, blank=True, help_text="The last run that sealed something.")
+
+    class Meta:
+        verbose_name = "activity seal head"
+
+    def __str__(self):
+        return f"seal head {self.last_seq} {self.last_hash[:12]}"

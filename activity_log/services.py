@@ -1,9 +1,9 @@
-"""The one place that writes the activity log, and the check of its hash chain.
+"""The one place that writes the activity log.
 
-Every append runs in a transaction that locks the chain head (one row), so rows
-are chained in one order whichever process writes them: web and worker
-processes on PostgreSQL wait for each other there; SQLite writers are already
-serialized (IMMEDIATE transactions).
+An append is an INSERT and nothing else: no chain work, no lock on a shared row,
+so transactions that log for different elections never wait for each other.
+The tamper-evident seal chain is added afterwards, from committed rows, by
+``activity_log.sealing`` (a periodic task).
 """
 
 from collections.abc import Callable, Iterable
@@ -14,8 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import CONTENT_FIELDS, GENESIS, content_text, link_hash, row_hash
-from .models import Action, ActivityEntry, ChainHead
+from .models import Action, ActivityEntry
 
 
 @dataclass(frozen=True)
@@ -148,51 +147,6 @@ _JSON = DjangoJSONEncoder()
 
 # --- appending --------------------------------------------------------------------------
 
-def _start_append() -> str:
-    """Lock the chain head for this transaction and return the hash to chain to.
-
-    That is the newest row's hash, unless the row the head names is gone or was
-    changed (rows cut from the end): then the head's hash, so the next row's broken
-    link keeps showing the cut. The head is created when missing (fresh or flushed).
-    """
-    head = ChainHead.objects.select_for_update().filter(pk=1).values_list("last_id", "last_hash")
-    locked = head.first()
-    if locked is None:
-        newest = ActivityEntry.objects.order_by("-id").values_list("id", "hash").first() or (0, GENESIS)
-        ChainHead.objects.bulk_create([ChainHead(pk=1, last_id=newest[0], last_hash=newest[1])],
-                                      ignore_conflicts=True)
-        locked = head.get()
-    last_id, last_hash = locked
-    newest = ActivityEntry.objects.order_by("-id").values_list("id", "hash").first()
-    named = (newest[1] if newest and newest[0] == last_id
-             else ActivityEntry.objects.filter(pk=last_id).values_list("hash", flat=True).first())
-    if last_id and named != last_hash:
-        return last_hash
-    return newest[1] if newest else GENESIS
-
-
-def _move_head(last_id: int, last_hash: str) -> None:
-    """Point the head at the newest row (PostgreSQL: only on a transaction's first append)."""
-    moved = ChainHead.objects.filter(pk=1)
-    if connection.vendor == "postgresql":
-        from django.db.models.expressions import RawSQL
-
-        txid = RawSQL("txid_current()", [])
-        moved.exclude(moved_by_tx=txid).update(last_id=last_id, last_hash=last_hash, moved_by_tx=txid)
-    else:
-        moved.update(last_id=last_id, last_hash=last_hash)
-
-
-def _chained(values: list[dict]) -> str:
-    """Lock the head and set ``prev_hash`` and ``hash`` on each row's values, in order;
-    returns the last hash. Runs inside the caller's transaction."""
-    prev = _start_append()
-    for row in values:
-        row["prev_hash"] = prev
-        prev = row["hash"] = row_hash(prev, *[row[name] for name in CONTENT_FIELDS])
-    return prev
-
-
 def _values(entries: list[Entry], now) -> list[dict]:
     paths = tree_paths({entry.election.pk for entry in entries})
     return [{
@@ -216,17 +170,13 @@ def record(action: Action, election, *, actor=None, on_behalf_of=None, **metadat
 
 
 def record_many(entries: Iterable[Entry]) -> list[ActivityEntry]:
-    """Append many rows, chained, in one INSERT, all stamped with the same time."""
+    """Append many rows in one INSERT, all stamped with the same time."""
     entries = list(entries)
     if not entries:
         return []
     with transaction.atomic():
         values = _values(entries, timezone.now())
-        last_hash = _chained(values)
-        rows = ActivityEntry.objects.bulk_create([ActivityEntry(**row) for row in values], batch_size=2000)
-        last_id = rows[-1].pk or ActivityEntry.objects.order_by("-id").values_list("id", flat=True)[0]
-        _move_head(last_id, last_hash)
-        return rows
+        return ActivityEntry.objects.bulk_create([ActivityEntry(**row) for row in values], batch_size=2000)
 
 
 #: From this many rows on, ``record_bulk`` on PostgreSQL skips the model instances.
@@ -244,100 +194,32 @@ def record_bulk(entries: Iterable[Entry]) -> int:
     if connection.vendor != "postgresql" or len(entries) < BULK_FROM:
         return len(record_many(entries))
     names = ("election_id", "election_title", "root_id", "tree_path", "actor_id", "actor_name",
-             "on_behalf_of_id", "on_behalf_of_name", "action", "metadata", "prev_hash", "hash")
+             "on_behalf_of_id", "on_behalf_of_name", "action", "metadata")
     with transaction.atomic():
         now = timezone.now()
         paths = tree_paths({e.election.pk for e in entries})
         roots = {path: root_of(path) for path in set(paths.values())}
         columns: list[list] = [[] for _ in names]
-        last_hash = _start_append()
         for e in entries:
             pk, title, path = e.election.pk, e.election.title[:200], paths[e.election.pk]
             row = (pk, title, roots[path], path, getattr(e.actor, "pk", None),
                    getattr(e.actor, "username", "") or "", getattr(e.on_behalf_of, "pk", None),
                    getattr(e.on_behalf_of, "username", "") or "", str(e.action))
-            text = content_text(now, *row, e.metadata)
-            row += (_JSON.encode(e.metadata), last_hash, link_hash(last_hash, text))
-            last_hash = row[-1]
+            row += (_JSON.encode(e.metadata),)
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
         table = connection.ops.quote_name(ActivityEntry._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""WITH added AS (INSERT INTO {table} (created_at, {", ".join(names)})
+                f"""INSERT INTO {table} (created_at, {", ".join(names)})
                     SELECT %s, u.election_id, u.title, u.root_id, u.tree_path, u.actor_id, u.actor_name,
-                           u.obo_id, u.obo_name, u.action, u.metadata::jsonb, u.prev_hash, u.hash
+                           u.obo_id, u.obo_name, u.action, u.metadata::jsonb
                     FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::varchar[], %s::integer[],
-                                %s::varchar[], %s::integer[], %s::varchar[], %s::varchar[], %s::text[],
-                                %s::varchar[], %s::varchar[]) WITH ORDINALITY
+                                %s::varchar[], %s::integer[], %s::varchar[], %s::varchar[], %s::text[])
+                         WITH ORDINALITY
                          AS u(election_id, title, root_id, tree_path, actor_id, actor_name, obo_id,
-                              obo_name, action, metadata, prev_hash, hash, n)
-                    ORDER BY u.n
-                    RETURNING id)
-                    SELECT count(*), max(id) FROM added""",
+                              obo_name, action, metadata, n)
+                    ORDER BY u.n""",
                 [now, *columns],
             )
-            count, last_id = cursor.fetchone()
-        _move_head(last_id, last_hash)
-        return count
-
-
-# --- checking the chain ----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ChainCheck:
-    """The outcome of walking the chain: ``ok``, how many rows were checked, and for the
-    first broken link the row's id (None when the break is at the end) and what differs."""
-
-    ok: bool
-    rows_checked: int
-    broken_id: int | None = None
-    reason: str = ""
-
-    def as_dict(self) -> dict:
-        return {"ok": self.ok, "rows_checked": self.rows_checked, "broken_id": self.broken_id,
-                "reason": self.reason}
-
-    def as_check(self) -> dict:
-        """The shape of one ``/healthz`` check: ``{"ok": …, "detail": as_dict()}``."""
-        return {"ok": self.ok, "detail": self.as_dict()}
-
-
-def verify_chain(*, last: int | None = None) -> ChainCheck:
-    """Walk the log in id order, streaming, and report the first broken link.
-
-    A link is broken when a row's ``prev_hash`` is not the previous row's ``hash``
-    (a row was removed or inserted), or its ``hash`` does not match its content (it
-    was changed). The row the chain head names must still be there, with the head's
-    hash (catches rows cut from the end). ``last`` checks
-    only the newest ``last`` rows (cheap enough for a health check), and that the
-    newest of them is the chain head.
-    """
-    rows = ActivityEntry.objects.order_by("id").values_list("id", "prev_hash", "hash", *CONTENT_FIELDS)
-    expected = GENESIS
-    if last is not None:
-        newest = list(ActivityEntry.objects.order_by("-id").values_list("id", "prev_hash")[last - 1:last])
-        if newest:
-            rows, expected = rows.filter(id__gte=newest[0][0]), newest[0][1]
-    checked = 0
-    for pk, prev_hash, stored_hash, *content in rows.iterator(chunk_size=2000):
-        if prev_hash != expected:
-            return ChainCheck(False, checked, pk, f"prev_hash is {prev_hash[:12]}…, but the row before "
-                                                  f"it hashes to {expected[:12]}… (a row was removed, "
-                                                  "inserted or changed before it)")
-        computed = row_hash(prev_hash, *content)
-        if computed != stored_hash:
-            return ChainCheck(False, checked, pk, f"content hashes to {computed[:12]}…, the row says "
-                                                  f"{stored_hash[:12]}… (the row was changed)")
-        expected = stored_hash
-        checked += 1
-    head = ChainHead.objects.filter(pk=1).values_list("last_id", "last_hash").first()
-    if checked and head is None:
-        return ChainCheck(False, checked, None, "the chain head is missing")
-    if head is not None and head[0]:
-        named = ActivityEntry.objects.filter(pk=head[0]).values_list("hash", flat=True).first()
-        if named != head[1]:
-            return ChainCheck(False, checked, None, f"the chain head names row {head[0]} with hash "
-                                                    f"{head[1][:12]}…, which is gone or different "
-                                                    "(rows were removed from the end)")
-    return ChainCheck(True, checked)
+            return cursor.rowcount

@@ -25,9 +25,9 @@ from config.processes import wait_until
 
 from . import processes
 
-TABLES = ["activity_log_activityentry", "activity_log_chainhead", "scheduling_scheduledevent",
-          "scheduling_plannerheartbeat", "elections_electiongrant", "elections_election",
-          "django_celery_results_taskresult", "authtoken_token"]
+TABLES = ["activity_log_activityentry", "activity_log_activityseal", "activity_log_sealhead",
+          "scheduling_scheduledevent", "scheduling_plannerheartbeat", "elections_electiongrant",
+          "elections_election", "django_celery_results_taskresult", "authtoken_token"]
 
 
 @dataclass

@@ -100,11 +100,25 @@ def check_planner() -> Check:
     return timezone.now() - beat.last_tick_at <= limit, f"last tick {beat.last_tick_at.isoformat()}"
 
 
+#: Seals the health check verifies (the newest ones): a full walk is ``verify_activity_log``.
+ACTIVITY_LOG_SEALS_CHECKED = 200
+
+
+def check_activity_log() -> Check:
+    """The newest seals hold and no recent entry stayed unsealed past the grace period;
+    the detail names the chain's end (seal number and hash) for an outside copy."""
+    from activity_log.sealing import verify_chain
+
+    result = verify_chain(last=ACTIVITY_LOG_SEALS_CHECKED)
+    return result.ok, result.summary()
+
+
 CHECKS: list[tuple[str, Callable[[], Check]]] = [
     ("database", check_database),
     ("broker", check_broker),
     ("workers", check_workers),
     ("planner", check_planner),
+    ("activity_log", check_activity_log),
 ]
 
 

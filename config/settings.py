@@ -234,6 +234,18 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": SCHEDULING_PLANNER_INTERVAL_SECONDS * 2},
     },
 }
+# The activity log's sealer links committed entries into its tamper-evident seal chain
+# (activity_log.sealing); writers never wait for it. An entry older than the grace
+# period without a seal is reported; one committed later than the lookback after it
+# was written (a log-writing transaction open that long) is reported, not sealed.
+ACTIVITY_LOG_SEAL_INTERVAL_SECONDS = env_float("ACTIVITY_LOG_SEAL_INTERVAL_SECONDS", 5)
+ACTIVITY_LOG_SEAL_GRACE_SECONDS = env_float("ACTIVITY_LOG_SEAL_GRACE_SECONDS", 60)
+ACTIVITY_LOG_SEAL_LOOKBACK_SECONDS = env_float("ACTIVITY_LOG_SEAL_LOOKBACK_SECONDS", 600)
+CELERY_BEAT_SCHEDULE["activity-log-sealer"] = {
+    "task": "activity_log.tasks.seal",
+    "schedule": ACTIVITY_LOG_SEAL_INTERVAL_SECONDS,
+    "options": {"expires": ACTIVITY_LOG_SEAL_INTERVAL_SECONDS * 2},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 LOGGING = {

@@ -97,7 +97,7 @@ def test_a_staff_token_gets_each_check_in_words(staff):
     response = staff.get("/healthz")
     assert response.status_code in (200, 503)
     body = response.json()
-    assert list(body["checks"]) == ["database", "broker", "workers", "planner"]
+    assert list(body["checks"]) == ["database", "broker", "workers", "planner", "activity_log"]
     assert body["checks"]["database"] == {"ok": True, "detail": f"reachable ({connection.vendor})"}
     assert body["checks"]["broker"] == {"ok": True, "detail": f"reachable ({transport()})"}
     # Workers and planner depend on what else runs on this broker; the status follows all four.
