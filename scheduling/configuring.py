@@ -43,7 +43,8 @@ def pending_events(election_id: int, *, lock: bool = False) -> dict[str, Schedul
     table = connection.ops.quote_name(ScheduledEvent._meta.db_table)
     for_update = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
     rows = ScheduledEvent.objects.raw(
-        f"SELECT * FROM {table} WHERE election_id = %s AND state = %s AND kind IN (%s, %s){for_update}",
+        f"SELECT * FROM {table} WHERE election_id = %s AND state = %s AND kind IN (%s, %s)"
+        f" ORDER BY id{for_update}",  # id order: the lock order of every writer of event rows
         [election_id, State.PENDING.value, *(kind.value for kind in Kind.VOTING)],
     )
     return {event.kind: event for event in rows}

@@ -106,9 +106,11 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
         # Whole trees first, then the events: the lock order of every writer.
         trees = election_services.lock_trees(
             ScheduledEvent.objects.filter(pk__in=list(delivered)).values("election_id"))
-        events = list(ScheduledEvent.objects.select_for_update(of=("self",))
-                      .select_related("scheduled_by", "toggled_by")
-                      .filter(pk__in=list(delivered)).order_by("event_at", "pk"))
+        # Locked in id order, as every writer of event rows locks them; then run in order of time.
+        events = sorted(ScheduledEvent.objects.select_for_update(of=("self",))
+                        .select_related("scheduled_by", "toggled_by")
+                        .filter(pk__in=list(delivered)).order_by("pk"),
+                        key=lambda event: (event.event_at, event.pk))
         now = timezone.now()
         transitions: list[tuple[ScheduledEvent, ElectionRef, election_services.Transition]] = []
         skipped: list[tuple[ScheduledEvent, ElectionRef, str]] = []
