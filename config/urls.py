@@ -31,5 +31,6 @@ urlpatterns = [
     # The admin's log-in, answering 429 when the login limiter refuses (before admin.site.urls).
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
+    path("", include("scheduling.urls")),
     path("", include("elections.urls")),
 ]
