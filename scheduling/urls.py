@@ -6,4 +6,6 @@ from . import views
 
 urlpatterns = [
     path("upcoming/", views.upcoming, name="upcoming"),
+    path("calendar/", views.my_calendar, name="my-calendar"),
+    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
 ]
