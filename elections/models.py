@@ -80,3 +80,21 @@ class ElectionGrant(models.Model):
 
     def __str__(self):
         return f"{self.user} may {self.permission} #{self.election_id}"
+
+
+class ElectionGroupGrant(models.Model):
+    """Every member of ``group`` may do ``permission`` (and what it implies) on ``election`` and its
+    descendants; a user's rank is the highest of their own grants and their groups'."""
+
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, related_name="election_grants")
+    election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="group_grants")
+    permission = models.CharField(max_length=20, choices=Permission.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "election"], name="one_grant_per_group_election"),
+        ]
+
+    def __str__(self):
+        return f"group {self.group} may {self.permission} #{self.election_id}"

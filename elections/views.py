@@ -11,6 +11,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
 from django.db.models import F, OuterRef, Q, Subquery
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
@@ -35,7 +36,9 @@ from .models import TRANSITIONS, Election, Permission, Status, StatusAction
 from .selectors import (
     editable_elections,
     grants_on,
+    group_grants_on,
     inherited_grants,
+    inherited_group_grants,
     permissions_of,
     tree_ids,
     tree_of,
@@ -43,7 +46,7 @@ from .selectors import (
     viewable_among,
     viewable_elections,
 )
-from .services import MAX_TREE_DEPTH, set_grant, update_election
+from .services import MAX_TREE_DEPTH, set_grant, set_group_grant, update_election
 
 PAGE_SIZE = 50
 
@@ -314,6 +317,8 @@ def settings_page(request, pk: int):
                 return redirect("election-settings", pk=election.pk)
             if form == "grant":
                 return _grant_from_form(request, election)
+            if form == "group-grant":
+                return _group_grant_from_form(request, election)
         except InvalidInput as exc:
             errors = {key: " ".join(str(m) for m in value) if isinstance(value, list) else str(value)
                       for key, value in exc.detail.items()}
@@ -321,6 +326,8 @@ def settings_page(request, pk: int):
     return render(request, "elections/settings.html", {
         "election": election, "errors": errors, "posted": request.POST if errors else None,
         "grants": grants_on(election), "inherited": inherited_grants(election),
+        "group_grants": group_grants_on(election), "inherited_groups": inherited_group_grants(election),
+        "groups": list(Group.objects.order_by("name").values_list("name", flat=True)[:500]),
         "permissions": Permission.choices, "is_top_level": election.parent_id is None,
         "descendant_count": len(ids) - 1,
         "pending_count": ScheduledEvent.objects.filter(election_id__in=ids, state=State.PENDING).count(),
@@ -337,6 +344,21 @@ def _grant_from_form(request, election: Election):
     if set_grant(election, user, permission, actor=request.user):
         messages.success(request, f"{user.username} now has the {permission} grant." if permission
                          else f"{user.username}'s grant on this election was removed.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect("election-settings", pk=election.pk)
+
+
+def _group_grant_from_form(request, election: Election):
+    """Give, change or remove (permission "") a group's grant, from the settings page's forms."""
+    name = (request.POST.get("group") or "").strip()[:150]
+    group = Group.objects.filter(name=name).first()
+    if group is None:
+        raise InvalidInput({"group": [f"No group named “{name}”; a superuser creates groups in the admin."]})
+    permission = request.POST.get("permission") or None
+    if set_group_grant(election, group, permission, actor=request.user):
+        messages.success(request, f"The group {group.name} now has the {permission} grant." if permission
+                         else f"The group {group.name}'s grant on this election was removed.")
     else:
         messages.info(request, "Nothing changed.")
     return redirect("election-settings", pk=election.pk)
