@@ -72,3 +72,16 @@ def test_too_many_elections_says_the_limit_and_how_to_split_without_a_round_trip
     expect(errors).to_contain_text('"parent"')
     expect(errors).not_to_contain_text("children[19999]")
     assert posts == [] and not Election.objects.exists()
+
+
+def test_more_than_fifty_problems_show_fifty_and_count_the_rest(alice, open_page):
+    past = iso(timezone.now() - timedelta(days=1))
+    config = {"title": "General", "children": [
+        {"title": f"c{i}", "scheduled_events": {"start_voting": {"event_at": past}}} for i in range(60)]}
+    page = open_page(alice)
+    upload(page, config)
+    errors = page.locator("#upload-errors")
+    expect(errors).to_contain_text("50 problems")
+    expect(errors.locator("code.error-path")).to_have_count(50)
+    expect(errors.locator("code.error-path").first).to_have_text("children[0].scheduled_events.start_voting.event_at")
+    expect(errors.locator("p").last).to_have_text("… and 10 more errors; fix these first.")
