@@ -1,5 +1,6 @@
-"""The login limiter's counters (see ``accounts.ratelimit``)."""
+"""The login limiter's counters (see ``accounts.ratelimit``) and each user's calendar feed."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -18,3 +19,20 @@ class LoginAttempts(models.Model):
 
     def __str__(self) -> str:
         return f"{self.digest[:12]}…: {self.count}"
+
+
+class CalendarFeed(models.Model):
+    """A user's private calendar URL (``/calendar/<token>.ics``): only the token's sha256 is kept.
+
+    One per user; renewing replaces the token (the old URL stops working), revoking deletes
+    the row. Written only by ``accounts.services``.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="calendar_feed")
+    token_hash = models.CharField(max_length=64, unique=True, help_text="sha256 (hex) of the URL's token")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="When a calendar last fetched it.")
+
+    def __str__(self) -> str:
+        return f"calendar feed of {self.user}"

@@ -97,8 +97,8 @@ class ActivityEntry(models.Model):
     metadata = models.JSONField(default=dict, encoder=DjangoJSONEncoder, blank=True)
     root_id = models.BigIntegerField(
         default=0, help_text="The top-level election of the tree the election was in when written.")
-    tree_path = models.CharField(
-        max_length=1000, default="", blank=True,
+    tree_path = models.TextField(
+        default="", blank=True,
         help_text="Ids from the root down to the election, e.g. /1/5/9/: a prefix selects a subtree.")
 
     objects = ActivityEntryQuerySet.as_manager()

@@ -43,5 +43,6 @@ urlpatterns = [
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("", include("notifications.urls")),
+    path("", include("scheduling.urls")),
     path("", include("elections.urls")),
 ]

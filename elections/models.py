@@ -4,6 +4,7 @@ import zoneinfo
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -41,6 +42,12 @@ def default_time_zone() -> str:
     return settings.TIME_ZONE
 
 
+def validate_time_zone(value: str) -> None:
+    """Refuse a name that is not an IANA time zone (the admin's form runs this)."""
+    if value not in time_zone_names():
+        raise ValidationError(f"Unknown time zone {value[:64]!r}; use an IANA name such as Europe/Paris.")
+
+
 class Election(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -56,6 +63,7 @@ class Election(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # db_default too: rows inserted in plain SQL (bulk loads, benchmarks) get UTC.
     time_zone = models.CharField(max_length=64, default=default_time_zone, db_default="UTC",
+                                 validators=[validate_time_zone],
                                  help_text="IANA name: the zone its emails and pages show times in.")
 
     class Meta:
@@ -96,3 +104,21 @@ class ElectionGrant(models.Model):
 
     def __str__(self):
         return f"{self.user} may {self.permission} #{self.election_id}"
+
+
+class ElectionGroupGrant(models.Model):
+    """Every member of ``group`` may do ``permission`` (and what it implies) on ``election`` and its
+    descendants; a user's rank is the highest of their own grants and their groups'."""
+
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, related_name="election_grants")
+    election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="group_grants")
+    permission = models.CharField(max_length=20, choices=Permission.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "election"], name="one_grant_per_group_election"),
+        ]
+
+    def __str__(self):
+        return f"group {self.group} may {self.permission} #{self.election_id}"

@@ -2,12 +2,13 @@
 
 from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import QuerySet
 
 from config.sql import id_in
 
-from .models import PERMISSION_RANK, Election, ElectionGrant
+from .models import PERMISSION_RANK, Election, ElectionGrant, ElectionGroupGrant, Permission
 
 
 def _table() -> str:
@@ -66,13 +67,12 @@ def tree_ids(election: Election) -> list[int]:
 
 
 def _granted_rank_sql(user, election_id: int) -> tuple[str, list]:
-    """SQL for the highest grant rank ``user`` holds on the election or an ancestor (0 for
-    none), one row and column, and its parameters."""
+    """SQL for the highest grant rank ``user`` holds on the election or an ancestor, directly or
+    through one of their groups (0 for none), one row and column, and its parameters."""
     if not user or not user.is_authenticated or not user.is_active:
         return "SELECT 0", []
     if user.is_superuser:
         return f"SELECT {max(PERMISSION_RANK.values())}", []
-    grants = connection.ops.quote_name(ElectionGrant._meta.db_table)
     rank = " ".join(f"WHEN '{perm}' THEN {rank}" for perm, rank in PERMISSION_RANK.items())
     sql = f"""
         WITH RECURSIVE up(id, parent_id) AS (
@@ -81,9 +81,68 @@ def _granted_rank_sql(user, election_id: int) -> tuple[str, list]:
             SELECT e.id, e.parent_id FROM {_table()} e JOIN up ON e.id = up.parent_id
         )
         SELECT COALESCE(MAX(CASE g.permission {rank} END), 0)
-        FROM {grants} g JOIN up ON g.election_id = up.id WHERE g.user_id = %s
+        FROM ({_grants_of_user_sql()}) g JOIN up ON g.election_id = up.id
     """
-    return sql, [election_id, user.pk]
+    return sql, [election_id, user.pk, user.pk]
+
+
+def _grants_of_user_sql() -> str:
+    """SQL of (election_id, permission) for every grant a user holds, their own and their groups';
+    two parameters: the user's id, twice."""
+    q = connection.ops.quote_name
+    membership = get_user_model().groups.through._meta.db_table
+    return f"""
+        SELECT election_id, permission FROM {q(ElectionGrant._meta.db_table)} WHERE user_id = %s
+        UNION ALL
+        SELECT gg.election_id, gg.permission FROM {q(ElectionGroupGrant._meta.db_table)} gg
+        JOIN {q(membership)} m ON m.group_id = gg.group_id WHERE m.user_id = %s
+    """
+
+
+def granted_ranks(election_ids: Iterable[int], user_ids: Iterable[int]) -> dict[tuple[int, int], int]:
+    """``(election id, user id) -> highest grant rank`` each user holds on each election or an
+    ancestor, their own or a group's (superusers not special-cased; pairs without a grant left
+    out), in one query."""
+    elections, users = sorted(set(election_ids)), sorted(set(user_ids))
+    if not elections or not users:
+        return {}
+    q = connection.ops.quote_name
+    table = q(Election._meta.db_table)
+    membership = q(get_user_model().groups.through._meta.db_table)
+    rank = " ".join(f"WHEN '{perm}' THEN {value}" for perm, value in PERMISSION_RANK.items())
+    marks = ", ".join(["%s"] * len(users))
+    sql = f"""
+        WITH RECURSIVE up(start_id, id, parent_id) AS (
+            SELECT id, id, parent_id FROM {table} WHERE id IN ({", ".join(["%s"] * len(elections))})
+            UNION ALL
+            SELECT up.start_id, e.id, e.parent_id FROM {table} e JOIN up ON e.id = up.parent_id
+        ), held(user_id, election_id, permission) AS (
+            SELECT user_id, election_id, permission FROM {q(ElectionGrant._meta.db_table)}
+            WHERE user_id IN ({marks})
+            UNION ALL
+            SELECT m.user_id, gg.election_id, gg.permission FROM {q(ElectionGroupGrant._meta.db_table)} gg
+            JOIN {membership} m ON m.group_id = gg.group_id WHERE m.user_id IN ({marks})
+        )
+        SELECT up.start_id, h.user_id, MAX(CASE h.permission {rank} END)
+        FROM up JOIN held h ON h.election_id = up.id
+        GROUP BY up.start_id, h.user_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*elections, *users, *users])
+        return {(election_id, user_id): value for election_id, user_id, value in cursor.fetchall()}
+
+
+def granted_election_ids(user, permission: str | None = None) -> list[int]:
+    """The elections on which ``user`` holds a grant (of ``permission`` or any), their own or a
+    group's, in one query; their descendants are covered too."""
+    sql = f"SELECT DISTINCT g.election_id FROM ({_grants_of_user_sql()}) g"
+    params = [user.pk, user.pk]
+    if permission is not None:
+        sql += " WHERE g.permission = %s"
+        params.append(permission)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def granted_rank(user, election_id: int) -> int:
@@ -125,7 +184,7 @@ def viewable_elections(user) -> QuerySet[Election]:
         return Election.objects.none()
     if user.is_superuser:
         return Election.objects.all()
-    granted = list(ElectionGrant.objects.filter(user=user).values_list("election_id", flat=True))
+    granted = granted_election_ids(user)
     return Election.objects.filter(pk__in=[*granted, *descendant_ids(granted)])
 
 
@@ -140,7 +199,7 @@ def viewable_among(user, election_ids: Iterable[int]) -> set[int]:
         return set()
     if user.is_superuser:
         return set(Election.objects.filter(pk__in=ids).values_list("pk", flat=True))
-    granted = set(ElectionGrant.objects.filter(user=user).values_list("election_id", flat=True))
+    granted = set(granted_election_ids(user))
     return {pk for pk, path in ancestor_paths(ids).items() if granted.intersection(path)}
 
 
@@ -180,8 +239,7 @@ def editable_elections(user) -> QuerySet[Election]:
         return Election.objects.none()
     if user.is_superuser:
         return Election.objects.all()
-    granted = list(ElectionGrant.objects.filter(user=user, permission="edit")
-                   .values_list("election_id", flat=True))
+    granted = granted_election_ids(user, Permission.EDIT)
     return Election.objects.filter(pk__in=[*granted, *descendant_ids(granted)])
 
 
@@ -197,3 +255,17 @@ def inherited_grants(election: Election) -> list[ElectionGrant]:
     rank = {pk: index for index, pk in enumerate(ancestors)}
     grants = ElectionGrant.objects.filter(election_id__in=ancestors).select_related("user", "election")
     return sorted(grants, key=lambda g: (rank[g.election_id], g.user.username))
+
+
+def group_grants_on(election: Election) -> list[ElectionGroupGrant]:
+    """The group grants given on this election itself (not inherited), by group name."""
+    return list(ElectionGroupGrant.objects.filter(election=election).select_related("group")
+                .order_by("group__name"))
+
+
+def inherited_group_grants(election: Election) -> list[ElectionGroupGrant]:
+    """The group grants on the election's ancestors, which cover it too (nearest ancestor first)."""
+    ancestors = ancestor_paths([election.pk]).get(election.pk, [])[1:]
+    rank = {pk: index for index, pk in enumerate(ancestors)}
+    grants = ElectionGroupGrant.objects.filter(election_id__in=ancestors).select_related("group", "election")
+    return sorted(grants, key=lambda g: (rank[g.election_id], g.group.name))

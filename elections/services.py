@@ -18,11 +18,12 @@ from activity_log.services import (
     record_bulk,
     record_election_edit,
     record_grant_change,
+    record_many,
 )
 from config.sql import id_in
 
 from .errors import InvalidInput, TransitionNotAllowed
-from .models import TRANSITIONS, Election, ElectionGrant, Permission, time_zone_names
+from .models import TRANSITIONS, Election, ElectionGrant, ElectionGroupGrant, Permission, time_zone_names
 from .selectors import ancestor_paths
 from .signals import statuses_changed
 
@@ -317,4 +318,32 @@ def set_grant(election: Election, user, permission: str | None, *, actor) -> boo
         record_grant_change(actor=actor,
                             before=GrantRef(locked, user, before) if before else None,
                             after=GrantRef(locked, user, permission) if permission else None)
+    return True
+
+
+def set_group_grant(election: Election, group, permission: str | None, *, actor) -> bool:
+    """Give every member of ``group`` exactly ``permission`` on ``election`` (None: remove the
+    group's grant); True when something changed. Logged like a user's grant (``grant_added``,
+    ``grant_changed``, ``grant_removed``, ``from``/``to``), with ``group`` and ``group_id`` in the
+    metadata and ``user`` reading "group <name>" so the log's sentence names it. Group grants do
+    not count for the last-edit-grant rule of ``set_grant``: a group may be emptied at any time."""
+    if permission is not None and permission not in Permission.values:
+        raise InvalidInput({"permission": [
+            f"Use one of {', '.join(Permission.values)}, or remove the grant."]})
+    with transaction.atomic():
+        locked = lock(election.pk)
+        current = ElectionGroupGrant.objects.filter(election=locked, group=group).first()
+        before = current.permission if current else None
+        if before == permission:
+            return False
+        if permission is None:
+            current.delete()
+            action = Action.GRANT_REMOVED
+        else:
+            ElectionGroupGrant.objects.update_or_create(election=locked, group=group,
+                                                        defaults={"permission": permission})
+            action = Action.GRANT_ADDED if before is None else Action.GRANT_CHANGED
+        record_many([Entry(action, locked, actor, None, {
+            "user": f"group {group.name}", "group": group.name, "group_id": group.pk,
+            "from": before, "to": permission})])
     return True

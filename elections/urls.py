@@ -14,7 +14,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.election_list, name="election-list"),
     path("elections/new/", views.upload, name="election-upload"),
-    path("elections/new/check/", views.upload_check, name="election-upload-check"),
     path("elections/new/parents/", views.parent_search, name="election-parent-search"),
     path("elections/<int:pk>/", views.dashboard, name="election-dashboard"),
     path("elections/<int:pk>/summary/", views.summary, name="election-summary"),

@@ -3,19 +3,16 @@
 Access: 404 when the user may not view the election, 403 when a page needs more.
 """
 
-import copy
 import hashlib
 import json
-import re
-import time
 from datetime import UTC, timedelta
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
@@ -24,16 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.response import Response
 
 from activity_log.presentation import format_seconds, short_task_id
 from activity_log.views import activity_page
-from config.api import MAX_ERRORS
 from config.input import max_body_megabytes
 from scheduling.configuring import delete_election, pending_events
-from scheduling.election_config import MAX_ELECTIONS, import_election_config
+from scheduling.election_config import MAX_ELECTIONS
 from scheduling.models import Kind, ScheduledEvent, State
 from scheduling.selectors import history_for, next_pending_by_election
 
@@ -43,7 +36,9 @@ from .models import TRANSITIONS, Election, Permission, Status, StatusAction
 from .selectors import (
     editable_elections,
     grants_on,
+    group_grants_on,
     inherited_grants,
+    inherited_group_grants,
     permissions_of,
     tree_ids,
     tree_of,
@@ -51,7 +46,7 @@ from .selectors import (
     viewable_among,
     viewable_elections,
 )
-from .services import MAX_TREE_DEPTH, set_grant, update_election
+from .services import MAX_TREE_DEPTH, set_grant, set_group_grant, update_election
 
 PAGE_SIZE = 50
 
@@ -287,8 +282,8 @@ def activity(request, pk: int):
 
 @login_required
 def upload(request):
-    """The upload form; it posts to the API, whose answers (413 for too big a body, 400 for
-    too deep a nesting) the page shows. It states the limits so a user knows them first."""
+    """The upload form; it posts to the API and shows its answers (a 400 names every problem of the
+    configuration by its path; 413 for too big a body). It states the limits so a user knows them first."""
     # examples a week ahead at 09:00 UTC: a placeholder in the past would be refused if copied
     opens = (timezone.now() + timedelta(days=7)).replace(hour=9, minute=0, second=0, microsecond=0)
     return render(request, "elections/upload.html", {
@@ -297,118 +292,10 @@ def upload(request):
         "max_upload_mb": max_body_megabytes(),
         "max_tree_depth": MAX_TREE_DEPTH,
         "max_elections": MAX_ELECTIONS,
-        "check_url": reverse("election-upload-check"),
         "parent_search_url": reverse("election-parent-search"),
         "api_url": reverse("api-election-list"),
         "dashboard_url": reverse("election-dashboard", args=[0]),
     })
-
-
-# --- every problem of an upload at once ----------------------------------------------------------
-
-#: At most this many dry runs of one configuration (each finds the next schedule the rules refuse),
-#: and no new run after this many seconds: a big tree costs a full import per run.
-MAX_CHECK_RUNS = 20
-CHECK_SECONDS = 5.0
-
-
-@api_view(["POST"])
-def upload_check(request):
-    """Every problem of a configuration, each with its path (``children[3].scheduled_events.
-    end_voting.event_at``), at most MAX_ERRORS; creates nothing. The upload page calls it after
-    the API refused the configuration, which names every malformed field but stops at the first
-    schedule the rules refuse (``configure`` runs election by election). Same parser, session,
-    CSRF and permission as the API's POST."""
-    config = request.data
-    top_level = not isinstance(config, dict) or config.get("parent") is None
-    if top_level and not request.user.has_perm("elections.add_election"):
-        raise PermissionDenied("You may not create top-level elections; set parent to an election "
-                               "you can edit.")
-    errors, complete = all_config_errors(config, request.user)
-    # in the order of the document: children[2] before children[10], a child's fields together
-    lines = sorted(error_lines(errors), key=lambda line: [
-        (0, int(token), "") if token.isdigit() else (1, 0, token) for token in re.split(r"[\[\].]+", line[0])
-        if token])
-    return Response({"errors": [{"path": path, "message": message} for path, message in lines[:MAX_ERRORS]],
-                     "more": max(0, len(lines) - MAX_ERRORS), "complete": complete})
-
-
-def all_config_errors(config, actor) -> tuple[dict, bool]:
-    """The import's errors, gathered over dry runs (each rolled back): after each run what it
-    refused is left out of a copy, so the next run reaches the next problem. Stops when a run
-    passes, when nothing more can be left out, or after MAX_CHECK_RUNS runs or CHECK_SECONDS
-    (then ``complete`` is False)."""
-    config = copy.deepcopy(config)
-    found: dict = {}
-    deadline = time.monotonic() + CHECK_SECONDS
-    for run in range(MAX_CHECK_RUNS):
-        if run and time.monotonic() > deadline:
-            break
-        try:
-            with transaction.atomic():
-                import_election_config(config, actor=actor)
-                transaction.set_rollback(True)  # a dry run: nothing is kept, nothing is published
-            return found, True
-        except InvalidInput as exc:
-            _merge(found, exc.detail)
-            if not _leave_out_refused(config, exc.detail):
-                return found, True
-    return found, False
-
-
-def _merge(into: dict, detail) -> None:
-    for key, value in (detail.items() if isinstance(detail, dict) else [("non_field_errors", detail)]):
-        if isinstance(value, dict):
-            _merge(into.setdefault(key, {}), value)
-        else:
-            messages = into.setdefault(key, [])
-            new = value if isinstance(value, list) else [value]
-            if isinstance(messages, list):
-                messages.extend(m for m in new if m not in messages)
-
-
-def _leave_out_refused(config, detail) -> int:
-    """Make the copy pass what ``detail`` refused, so the next dry run gets further: a refused
-    schedule is left out, a refused title replaced, another refused field dropped, a ``children``
-    that is no list emptied. Returns how many changes it made (0: nothing more to find)."""
-    changes, stack = 0, [(config, detail)]
-    while stack:
-        node, errors = stack.pop()
-        if not isinstance(node, dict) or not isinstance(errors, dict):
-            continue
-        for key in list(errors):
-            if key == "title":
-                node["title"], changes = "(title)", changes + 1
-            elif key == "children" and not isinstance(errors[key], dict):
-                if node.get("children"):
-                    node["children"], changes = [], changes + 1
-            elif key in node and key != "children" and key != "parent":
-                node.pop(key)
-                changes += 1
-        children, child_errors = node.get("children"), errors.get("children")
-        if isinstance(children, list) and isinstance(child_errors, dict):
-            stack.extend((children[int(i)], e) for i, e in child_errors.items()
-                         if str(i).isdigit() and int(i) < len(children))
-    return changes
-
-
-def error_lines(detail, path: str = "") -> list[tuple[str, str]]:
-    """``[(path, message)]`` with list indices as ``[3]``: ``children[3].scheduled_events.…``."""
-    if isinstance(detail, dict):
-        lines = []
-        for key, value in detail.items():
-            key = str(key)
-            if key in ("non_field_errors", "detail"):
-                sub = path
-            elif key.isdigit():
-                sub = f"{path}[{key}]"
-            else:
-                sub = f"{path}.{key}" if path else key
-            lines.extend(error_lines(value, sub))
-        return lines
-    if isinstance(detail, list):
-        return [line for item in detail for line in error_lines(item, path)]
-    return [(path, str(detail))]
 
 
 # --- an election's settings: title and description, grants, deletion ------------------------------
@@ -430,6 +317,8 @@ def settings_page(request, pk: int):
                 return redirect("election-settings", pk=election.pk)
             if form == "grant":
                 return _grant_from_form(request, election)
+            if form == "group-grant":
+                return _group_grant_from_form(request, election)
         except InvalidInput as exc:
             errors = {key: " ".join(str(m) for m in value) if isinstance(value, list) else str(value)
                       for key, value in exc.detail.items()}
@@ -437,6 +326,8 @@ def settings_page(request, pk: int):
     return render(request, "elections/settings.html", {
         "election": election, "errors": errors, "posted": request.POST if errors else None,
         "grants": grants_on(election), "inherited": inherited_grants(election),
+        "group_grants": group_grants_on(election), "inherited_groups": inherited_group_grants(election),
+        "groups": list(Group.objects.order_by("name").values_list("name", flat=True)[:500]),
         "permissions": Permission.choices, "is_top_level": election.parent_id is None,
         "descendant_count": len(ids) - 1,
         "pending_count": ScheduledEvent.objects.filter(election_id__in=ids, state=State.PENDING).count(),
@@ -453,6 +344,21 @@ def _grant_from_form(request, election: Election):
     if set_grant(election, user, permission, actor=request.user):
         messages.success(request, f"{user.username} now has the {permission} grant." if permission
                          else f"{user.username}'s grant on this election was removed.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect("election-settings", pk=election.pk)
+
+
+def _group_grant_from_form(request, election: Election):
+    """Give, change or remove (permission "") a group's grant, from the settings page's forms."""
+    name = (request.POST.get("group") or "").strip()[:150]
+    group = Group.objects.filter(name=name).first()
+    if group is None:
+        raise InvalidInput({"group": [f"No group named “{name}”; a superuser creates groups in the admin."]})
+    permission = request.POST.get("permission") or None
+    if set_group_grant(election, group, permission, actor=request.user):
+        messages.success(request, f"The group {group.name} now has the {permission} grant." if permission
+                         else f"The group {group.name}'s grant on this election was removed.")
     else:
         messages.info(request, "Nothing changed.")
     return redirect("election-settings", pk=election.pk)

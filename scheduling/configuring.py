@@ -8,6 +8,7 @@ is not yet (or no longer) committed.
 """
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -75,7 +76,7 @@ def configure(election: Election, events: dict[str, datetime | None], *, actor,
     the lock, so two writers from the same stale version cannot both pass).
     """
     with transaction.atomic():
-        election = _lock_with_ancestors(election.pk)
+        election = lock_with_ancestors(election.pk)
         current = pending_events(election.pk, lock=True)
         expected = {expected_version} if isinstance(expected_version, str) else expected_version
         if expected is not None and schedule_version(current) not in expected:
@@ -106,7 +107,7 @@ def configure(election: Election, events: dict[str, datetime | None], *, actor,
         return {**kept, **{event.kind: event for event in created}}
 
 
-def _lock_with_ancestors(election_id: int) -> Election:
+def lock_with_ancestors(election_id: int) -> Election:
     """Lock the election and its ancestors in id order (the order of ``lock_trees``); return it.
 
     A child's schedule is checked against its ancestors' and a parent's against its
@@ -149,8 +150,22 @@ TREE_RULES = (
 )
 
 
-def _tree_errors(election: Election, target: dict, changed: set[str]) -> dict[str, list[str]]:
-    """Messages, by kind of ``election``, for each changed time that breaks the tree's windows.
+@dataclass(frozen=True)
+class Window:
+    """An election's pending voting times (kind -> UTC datetime), and how a message names it."""
+
+    name: str
+    times: dict[str, datetime]
+
+
+def election_name(title: str, election_id: int | None = None, where: str = "") -> str:
+    """``“General” (id 12)``; an election not yet created is named by ``where`` it is in an upload."""
+    return f"\u201c{title}\u201d ({f'id {election_id}' if election_id is not None else where})"
+
+
+def window_errors(target: dict, changed: set[str], *, above: list[Window],
+                  below: list[Window] = ()) -> dict[str, list[str]]:
+    """Messages, by kind, for each changed time of ``target`` that breaks the tree's windows.
 
     The window rule: a child election is open only while each of its ancestors is.
     Because a start opens every descendant and an end closes every descendant (see
@@ -161,40 +176,52 @@ def _tree_errors(election: Election, target: dict, changed: set[str]) -> dict[st
     ancestor's start (else it is skipped, "not started", and the parent's start
     opens the child with no end) and at or before the ancestor's end (later, it
     never runs). The same rule is checked from above when a parent moves, against
-    every descendant's pending events. One query for the events of both.
+    every descendant's times. ``above`` is nearest ancestor first; only the nearest
+    conflict of each kind is named. Plain times in, no query: ``configure`` and the
+    upload's check in memory (``election_config``) both call it.
     """
+    errors: dict[str, list[str]] = {}
+    for ancestor in above:
+        for child_kind, parent_kind, holds, why in TREE_RULES:
+            mine, theirs = target.get(child_kind), ancestor.times.get(parent_kind)
+            if child_kind in changed and mine and theirs and not holds(mine, theirs):
+                errors.setdefault(child_kind, []).append(_against_ancestor(why, ancestor.name, theirs))
+    for descendant in below:
+        for child_kind, parent_kind, holds, why in TREE_RULES:
+            theirs, mine = descendant.times.get(child_kind), target.get(parent_kind)
+            if parent_kind in changed and mine and theirs and not holds(theirs, mine):
+                errors.setdefault(parent_kind, []).append(_against_descendant(why, descendant.name, theirs))
+    return {kind: messages[:1] for kind, messages in errors.items()}  # the nearest conflict
+
+
+def _tree_errors(election: Election, target: dict, changed: set[str]) -> dict[str, list[str]]:
+    """``window_errors`` of ``election`` against the stored pending events of its ancestors and
+    descendants: one query for the events of both."""
     if not changed:
         return {}
     above = getattr(election, "ancestor_ids", None)
     if above is None:
         above = (ancestor_paths([election.pk]).get(election.pk) or [election.pk])[1:]
     below = descendant_ids([election.pk])
-    rows = (ScheduledEvent.objects.filter(election_id__in=[*above, *below], state=State.PENDING,
+    windows = stored_windows([*above, *below])
+    empty = Window("", {})
+    return window_errors(target, changed, above=[windows.get(pk, empty) for pk in above],
+                         below=[windows[pk] for pk in below if pk in windows])
+
+
+def stored_windows(election_ids: list[int]) -> dict[int, Window]:
+    """The pending voting times of each of these elections that has any, in one query."""
+    rows = (ScheduledEvent.objects.filter(election_id__in=election_ids, state=State.PENDING,
                                           kind__in=Kind.VOTING)
-            .select_related("election").only("election_id", "kind", "event_at", "election__title"))
-    others: dict[int, dict[str, ScheduledEvent]] = {}
-    for event in rows:
-        others.setdefault(event.election_id, {})[event.kind] = event
-    errors: dict[str, list[str]] = {}
-    for pk in above:  # nearest ancestor first
-        for child_kind, parent_kind, holds, why in TREE_RULES:
-            mine, theirs = target[child_kind], others.get(pk, {}).get(parent_kind)
-            if child_kind in changed and mine and theirs and not holds(mine, theirs.event_at):
-                errors.setdefault(child_kind, []).append(_against_ancestor(why, theirs))
-    for pk in below:
-        for child_kind, parent_kind, holds, why in TREE_RULES:
-            theirs, mine = others.get(pk, {}).get(child_kind), target[parent_kind]
-            if parent_kind in changed and mine and theirs and not holds(theirs.event_at, mine):
-                errors.setdefault(parent_kind, []).append(_against_descendant(why, theirs))
-    return {kind: messages[:1] for kind, messages in errors.items()}  # the nearest conflict
+            .values_list("election_id", "election__title", "kind", "event_at"))
+    windows: dict[int, Window] = {}
+    for pk, title, kind, event_at in rows:
+        windows.setdefault(pk, Window(election_name(title, pk), {})).times[kind] = event_at
+    return windows
 
 
-def _name(event: ScheduledEvent) -> str:
-    return f"\u201c{event.election.title}\u201d (id {event.election_id})"
-
-
-def _against_ancestor(why: str, parent: ScheduledEvent) -> str:
-    at, who = _utc(parent.event_at), _name(parent)
+def _against_ancestor(why: str, name: str, at: datetime) -> str:
+    at, who = _utc(at), name
     return {
         "before": f"Must not be before the start of voting of {who} at {at}: a child election "
                   f"cannot open before its parent. Choose {at}, or clear it (starting {who} starts "
@@ -210,8 +237,8 @@ def _against_ancestor(why: str, parent: ScheduledEvent) -> str:
     }[why]
 
 
-def _against_descendant(why: str, child: ScheduledEvent) -> str:
-    at, who = _utc(child.event_at), f"the child election {_name(child)}"
+def _against_descendant(why: str, name: str, at: datetime) -> str:
+    at, who = _utc(at), f"the child election {name}"
     return {
         "before": f"Must not be after the start of voting of {who} at {at}: it would open before "
                   "its parent. Move or clear that start first.",
@@ -228,41 +255,41 @@ def _against_descendant(why: str, child: ScheduledEvent) -> str:
     }[why]
 
 
-def _check_schedule(election: Election, current: dict, target: dict) -> None:
-    """Raise ``InvalidInput`` naming each field whose new value breaks a rule."""
-    now = timezone.now()
-    errors: dict = {}
-
-    def changed(kind):
-        old = current.get(kind)
-        return target[kind] is not None and (old is None or old.event_at != target[kind])
-
+def own_schedule_errors(target: dict, changed: set[str], *, status: str, now: datetime,
+                        ) -> dict[str, list[str]]:
+    """Messages, by kind, for the rules on an election's own times: a changed time is in the
+    future, the end is after the start, no start for an election that has started and no end
+    for a stopped one. Plain values in, no query (``configure`` and the upload's check)."""
+    errors: dict[str, list[str]] = {}
     for kind in Kind.VOTING:
-        if changed(kind) and target[kind] <= now:
-            errors[kind] = {"event_at": [
-                f"{target[kind]:%Y-%m-%dT%H:%M:%SZ} is in the past (it is now "
-                f"{now:%Y-%m-%dT%H:%M:%SZ}); choose a time in the future."
-            ]}
-    start, end = target[Kind.START_VOTING], target[Kind.END_VOTING]
+        if kind in changed and target[kind] <= now:
+            errors[kind] = [f"{_utc(target[kind])} is in the past (it is now {_utc(now)}); "
+                            "choose a time in the future."]
+    start, end = target.get(Kind.START_VOTING), target.get(Kind.END_VOTING)
     if start and end and end <= start and Kind.END_VOTING not in errors:
-        errors[Kind.END_VOTING] = {"event_at": [
-            f"Must be after the start of voting ({start:%Y-%m-%dT%H:%M:%SZ}); choose a later "
-            "end or an earlier start."
-        ]}
-    if changed(Kind.START_VOTING) and not election.allows(StatusAction.START):
-        errors.setdefault(Kind.START_VOTING, {}).setdefault("event_at", []).append(
-            f"The election has already started (status {election.status}); a start can only "
+        errors[Kind.END_VOTING] = [f"Must be after the start of voting ({_utc(start)}); choose a "
+                                   "later end or an earlier start."]
+    if Kind.START_VOTING in changed and status not in TRANSITIONS[StatusAction.START][0]:
+        errors.setdefault(Kind.START_VOTING, []).append(
+            f"The election has already started (status {status}); a start can only "
             "be scheduled for an election that has not started. Send null to clear it."
         )
-    if changed(Kind.END_VOTING) and election.status == Status.STOPPED:
-        errors.setdefault(Kind.END_VOTING, {}).setdefault("event_at", []).append(
+    if Kind.END_VOTING in changed and status == Status.STOPPED:
+        errors.setdefault(Kind.END_VOTING, []).append(
             "The election is already stopped; send null to clear the end of voting."
         )
+    return errors
+
+
+def _check_schedule(election: Election, current: dict, target: dict) -> None:
+    """Raise ``InvalidInput`` naming each field whose new value breaks a rule."""
+    changed = {kind for kind in Kind.VOTING if target[kind] is not None
+               and (kind not in current or current[kind].event_at != target[kind])}
+    errors = own_schedule_errors(target, changed, status=election.status, now=timezone.now())
     if not errors:  # the tree's windows, once the election's own are sound
-        for kind, messages in _tree_errors(election, target, {k for k in Kind.VOTING if changed(k)}).items():
-            errors[kind] = {"event_at": messages}
+        errors = _tree_errors(election, target, changed)
     if errors:
-        raise InvalidInput(errors)
+        raise InvalidInput({kind: {"event_at": messages} for kind, messages in errors.items()})
 
 
 def _schedule(election: Election, times: dict[str, datetime], actor, now) -> list[ScheduledEvent]:

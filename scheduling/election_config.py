@@ -9,15 +9,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from config.input import parse_id
 from elections.errors import InvalidInput
-from elections.models import Election, Permission, time_zone_names
+from elections.models import Election, Permission, Status, time_zone_names
 from elections.selectors import user_can
 from elections.services import check_tree_depth, create_election
 
-from .configuring import configure
-from .validation import parse_scheduled_events
+from .configuring import (
+    Window,
+    configure,
+    election_name,
+    lock_with_ancestors,
+    own_schedule_errors,
+    stored_windows,
+    window_errors,
+)
+from .models import Kind
+from .validation import scheduled_events_and_errors
 
 FIELDS = ("title", "description", "parent", "children", "scheduled_events", "time_zone")
 MAX_ELECTIONS = 20_000
@@ -64,14 +74,36 @@ def import_election_config(config, *, actor) -> Election:
     """Create the election described by ``config`` with its children and schedules, atomically.
 
     The caller's edit grant on ``parent`` is checked first, before the rest of the
-    body is read. Raises ``InvalidInput`` with errors keyed like the input (children
-    by index) and creates nothing when any part is wrong.
+    body is read. Then the whole configuration is checked in one pass, before anything
+    is written: every malformed field, and every schedule the rules of ``configuring``
+    refuse (a time in the past, an end before the start, a child's window outside its
+    ancestors', the ones in the upload and the stored ones above ``parent``). Raises
+    ``InvalidInput`` with all of them, keyed like the input (children by index), and
+    creates nothing when any part is wrong.
     """
     parent = _editable_parent(config, actor)
     check_tree_depth(parent, _levels(config))
-    spec = _parse(config, counter=[0], top=True)
     with transaction.atomic():
+        # the parent and its ancestors stay locked until the tree is written, so the
+        # windows checked below are still the stored ones when configure checks again
+        above = _stored_windows_above(parent)
+        spec, errors = _parse(config, counter=[0], path=(), above=above, now=timezone.now())
+        if errors:
+            raise InvalidInput(errors)
         return _create(spec, parent, actor, path=[])
+
+
+def _stored_windows_above(parent: Election | None) -> list[Window]:
+    """The pending voting times of ``parent`` and its ancestors, nearest first, locking them."""
+    if parent is None:
+        return []
+    try:
+        path = [parent.pk, *lock_with_ancestors(parent.pk).ancestor_ids]
+    except Election.DoesNotExist:  # deleted since it was read
+        raise InvalidInput({"parent": [
+            f"Election #{parent.pk} no longer exists; choose another parent."]}) from None
+    windows = stored_windows(path)
+    return [windows[pk] for pk in path if pk in windows]
 
 
 def _editable_parent(config, actor) -> Election | None:
@@ -107,18 +139,22 @@ def _levels(config) -> int:
     return deepest
 
 
-def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
+def _parse(config, *, counter: list[int], path: tuple[int, ...], above: list[Window], now: datetime,
+           ) -> tuple[ElectionSpec | None, dict]:
+    """The election at ``path`` (child indices from the top) and the errors of it and its children,
+    keyed like the input (None and the errors when there are any); ``above`` holds the windows of
+    its ancestors, nearest first, for the schedule rules."""
     if not isinstance(config, dict):
-        raise InvalidInput({"non_field_errors": [
+        return None, {"non_field_errors": [
             'Expected an election configuration object like {"title": "...", "scheduled_events": {...}}.'
-        ]})
+        ]}
     counter[0] += 1
     if counter[0] > MAX_ELECTIONS:
         raise InvalidInput({"children": [
             f"Too many elections in one configuration (at most {MAX_ELECTIONS}); upload it in parts."
         ]})
     errors: dict = {}
-    allowed = _fields(top)
+    allowed = _fields(top=not path)
     for key in config:
         if key not in allowed:
             hint = " (children get their parent from where they are nested)" if key == "parent" else ""
@@ -137,11 +173,12 @@ def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
     if time_zone is not None and (not isinstance(time_zone, str) or time_zone not in time_zone_names()):
         errors["time_zone"] = [f"Unknown time zone {str(time_zone)[:64]!r}; use an IANA name such as "
                                "Europe/Paris, or leave it out."]
-    events: dict = {}
-    try:
-        events = parse_scheduled_events(config.get("scheduled_events"), partial=False)
-    except InvalidInput as exc:
-        errors["scheduled_events"] = exc.detail
+    events, event_errors = scheduled_events_and_errors(config.get("scheduled_events"), partial=False)
+    window = _check_events(events, event_errors, above, now,
+                           name=election_name(title.strip() if isinstance(title, str) else "(no title)",
+                                              where=f"at {_where(path)} in this upload"))
+    if event_errors:
+        errors["scheduled_events"] = event_errors
     sections = {}
     for key, section in SECTIONS.items():
         if config.get(key) is not None:
@@ -156,15 +193,35 @@ def _parse(config, *, counter: list[int], top: bool) -> ElectionSpec:
     else:
         child_errors = {}
         for index, child in enumerate(children_config):
-            try:
-                children.append(_parse(child, counter=counter, top=False))
-            except InvalidInput as exc:
-                child_errors[str(index)] = exc.detail
+            spec, errors_of_child = _parse(child, counter=counter, path=(*path, index),
+                                           above=[window, *above], now=now)
+            children.append(spec)
+            if errors_of_child:
+                child_errors[str(index)] = errors_of_child
         if child_errors:
             errors["children"] = child_errors
     if errors:
-        raise InvalidInput(errors)
-    return ElectionSpec(title.strip(), description, events, children, time_zone, sections)
+        return None, errors
+    return ElectionSpec(title.strip(), description, events, children, time_zone, sections), {}
+
+
+def _where(path: tuple[int, ...]) -> str:
+    """``children[3].children[0]``; ``the top`` for the top election."""
+    return ".".join(f"children[{index}]" for index in path) or "the top"
+
+
+def _check_events(events: dict, errors: dict, above: list[Window], now: datetime, *, name: str) -> Window:
+    """Add to ``errors`` (keyed like ``scheduled_events``) what the schedule rules of ``configuring``
+    refuse in a new election's ``events``; return its window for its children, without the times
+    refused (a child is checked against what its parent will have once that is fixed)."""
+    target = {kind: events.get(kind) for kind in Kind.VOTING}
+    changed = {kind for kind, at in target.items() if at is not None}
+    refused = own_schedule_errors(target, changed, status=Status.NOT_STARTED, now=now)
+    if not refused:
+        refused = window_errors(target, changed, above=above)
+    for kind, messages in refused.items():
+        errors.setdefault(kind, {}).setdefault("event_at", []).extend(messages)
+    return Window(name, {kind: at for kind, at in target.items() if at is not None and kind not in errors})
 
 
 def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:

@@ -8,7 +8,7 @@ each event of a failed batch on its own, and marking an event failed.
 
 import logging
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
@@ -16,7 +16,8 @@ from activity_log.models import Action
 from activity_log.services import ElectionRef, Entry, record
 from elections import services as election_services
 from elections.errors import TransitionNotAllowed
-from elections.models import PERMISSION_RANK, TRANSITIONS, Election, ElectionGrant, Permission
+from elections.models import PERMISSION_RANK, TRANSITIONS, Election, Permission
+from elections.selectors import granted_ranks
 
 from . import dispatching, faults, operations, signals
 from .configuring import MOOT_AFTER, cancel_moot_events
@@ -192,25 +193,7 @@ def _schedulers_standing(events: list[ScheduledEvent]) -> dict[int, str]:
                 if e.scheduled_by and e.pk not in standing and not e.scheduled_by.is_superuser]
     if not to_check:
         return standing
-    table = connection.ops.quote_name(Election._meta.db_table)
-    grants = connection.ops.quote_name(ElectionGrant._meta.db_table)
-    rank = " ".join(f"WHEN '{perm}' THEN {value}" for perm, value in PERMISSION_RANK.items())
-    elections = sorted({e.election_id for e in to_check})
-    users = sorted({e.scheduled_by_id for e in to_check})
-    sql = f"""
-        WITH RECURSIVE up(start_id, id, parent_id) AS (
-            SELECT id, id, parent_id FROM {table} WHERE id IN ({", ".join(["%s"] * len(elections))})
-            UNION ALL
-            SELECT up.start_id, e.id, e.parent_id FROM {table} e JOIN up ON e.id = up.parent_id
-        )
-        SELECT up.start_id, g.user_id, MAX(CASE g.permission {rank} END)
-        FROM up JOIN {grants} g ON g.election_id = up.id
-        WHERE g.user_id IN ({", ".join(["%s"] * len(users))})
-        GROUP BY up.start_id, g.user_id
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*elections, *users])
-        ranks = {(election_id, user_id): value for election_id, user_id, value in cursor.fetchall()}
+    ranks = granted_ranks({e.election_id for e in to_check}, {e.scheduled_by_id for e in to_check})
     needed = PERMISSION_RANK[Permission.SCHEDULE_EVENTS]
     standing.update({e.pk: "no_grant" for e in to_check
                      if (ranks.get((e.election_id, e.scheduled_by_id)) or 0) < needed})

@@ -44,14 +44,23 @@ def parse_scheduled_events(data, *, partial: bool) -> dict[str, datetime | None]
 
     With ``partial=False`` (replace) every kind is in the result, None for one that
     is null or left out (cancel it). With ``partial=True`` only the kinds present
-    are, None meaning cancel.
+    are, None meaning cancel. Raises ``InvalidInput`` naming every field that is wrong.
     """
+    result, errors = scheduled_events_and_errors(data, partial=partial)
+    if errors:
+        raise InvalidInput(errors)
+    return result
+
+
+def scheduled_events_and_errors(data, *, partial: bool) -> tuple[dict[str, datetime | None], dict]:
+    """``parse_scheduled_events`` without raising: the kinds that parsed, and the errors of the
+    others keyed like the input (a kind with an error is None, or absent when ``partial``)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InvalidInput({"non_field_errors": [
+        return ({} if partial else dict.fromkeys(Kind.VOTING)), {"non_field_errors": [
             f'Expected an object like {{"start_voting": {{"event_at": "{EXAMPLE}"}}, "end_voting": null}}.'
-        ]})
+        ]}
     errors: dict = {}
     result: dict[str, datetime | None] = {} if partial else dict.fromkeys(Kind.VOTING)
     for key, value in data.items():
@@ -83,6 +92,7 @@ def parse_scheduled_events(data, *, partial: bool) -> dict[str, datetime | None]
                 field_errors["event_at"] = [str(exc)]
         if field_errors:
             errors[key] = field_errors
-    if errors:
-        raise InvalidInput(errors)
-    return result
+            result.pop(key, None)  # a kind with an error is not used
+            if not partial:
+                result[key] = None
+    return result, errors

@@ -185,6 +185,6 @@ def test_pages(role, target, world, make_user, client):
             assert response.status_code == 302 and "/login/" in response["Location"], template
         else:
             assert response.status_code == (200 if covered else 404), (template, response.status_code)
-    for path in ("/", "/elections/new/"):
+    for path in ("/", "/elections/new/", "/upcoming/", "/calendar/"):
         response = client.get(path)
         assert response.status_code == (302 if role == "anonymous" else 200), path

@@ -114,6 +114,78 @@ def test_rule_broken_in_a_child_is_reported_at_its_path_and_creates_nothing(api)
     assert not Election.objects.exists()
 
 
+def paths_of(detail, path="") -> list[str]:
+    """``children[3].scheduled_events.end_voting.event_at`` for each message of an error body."""
+    if isinstance(detail, list):
+        return [path]
+    return [found for key, value in detail.items() for found in paths_of(
+        value, f"{path}[{key}]" if key.isdigit() else f"{path}.{key}" if path else key)]
+
+
+def test_an_upload_with_five_problems_in_different_children_names_all_five_at_once(api):
+    """Issue 15 item 7: the malformed fields and the schedules the rules refuse, of every child, in
+    one answer (before, the rules stopped at the first election they refused)."""
+    day = 24 * 3600
+    response = api.post("/api/elections/", {
+        "title": "General",
+        "scheduled_events": {"start_voting": {"event_at": iso(in_seconds(day))},
+                             "end_voting": {"event_at": iso(in_seconds(3 * day))}},
+        "children": [
+            {"title": "past", "scheduled_events": {"end_voting": {"event_at": "2001-01-01T00:00:00Z"}}},
+            {"title": "fine", "scheduled_events": {"end_voting": {"event_at": iso(in_seconds(2 * day))}}},
+            {"title": "closes before its parent opens",
+             "scheduled_events": {"end_voting": {"event_at": iso(in_seconds(day / 2))}}},
+            {"title": "malformed", "scheduled_events": {"start_voting": {"event_at": "tomorrow"}}},
+            {"title": "", "children": [{"title": "closes after its grandparent", "scheduled_events": {
+                "end_voting": {"event_at": iso(in_seconds(4 * day))}}}]},
+        ],
+    }, format="json")
+    assert response.status_code == 400
+    detail = response.json()
+    assert sorted(paths_of(detail)) == [
+        "children[0].scheduled_events.end_voting.event_at",
+        "children[2].scheduled_events.end_voting.event_at",
+        "children[3].scheduled_events.start_voting.event_at",
+        "children[4].children[0].scheduled_events.end_voting.event_at",
+        "children[4].title",
+    ]
+    assert "in the past" in detail["children"]["0"]["scheduled_events"]["end_voting"]["event_at"][0]
+    assert detail["children"]["2"]["scheduled_events"]["end_voting"]["event_at"][0].startswith(
+        "Must be after the start of voting of \u201cGeneral\u201d (at the top in this upload)")
+    assert "\u201cGeneral\u201d (at the top in this upload)" in (
+        detail["children"]["4"]["children"]["0"]["scheduled_events"]["end_voting"]["event_at"][0])
+    assert not Election.objects.exists() and not ScheduledEvent.objects.exists()
+    assert not ActivityEntry.objects.exists()
+
+
+def test_an_upload_under_a_parent_is_checked_against_the_stored_windows_above_it(api):
+    day = 24 * 3600
+    top = create(api, scheduled_events={"start_voting": {"event_at": iso(in_seconds(day))},
+                                        "end_voting": {"event_at": iso(in_seconds(2 * day))}})
+    middle = create(api, parent=top["id"])
+    response = api.post("/api/elections/", {"title": "North", "parent": middle["id"], "children": [
+        {"title": "late", "scheduled_events": {"end_voting": {"event_at": iso(in_seconds(3 * day))}}},
+        {"title": "early", "scheduled_events": {"start_voting": {"event_at": iso(in_seconds(day / 2))}}},
+    ]}, format="json")
+    assert response.status_code == 400
+    detail = response.json()["children"]
+    assert sorted(detail) == ["0", "1"]
+    message = detail["0"]["scheduled_events"]["end_voting"]["event_at"][0]
+    assert f"\u201cGeneral\u201d (id {top['id']})" in message
+    assert "cannot open before its parent" in detail["1"]["scheduled_events"]["start_voting"]["event_at"][0]
+    assert Election.objects.count() == 2
+
+
+def test_a_hundred_refused_schedules_come_back_capped_with_the_count_of_the_rest(api):
+    response = api.post("/api/elections/", {"title": "General", "children": [
+        {"title": f"c{i}", "scheduled_events": {"start_voting": {"event_at": "2001-01-01T00:00:00Z"}}}
+        for i in range(100)]}, format="json")
+    assert response.status_code == 400
+    detail = response.json()
+    assert len(detail["children"]) == 50
+    assert detail["non_field_errors"] == ["… and 50 more errors; fix these first."]
+
+
 @pytest.mark.parametrize("body, path", [
     ({}, ["title"]),
     ({"title": ""}, ["title"]),

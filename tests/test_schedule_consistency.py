@@ -234,3 +234,21 @@ def test_the_schedulers_standing_costs_one_query_per_delivery(alice, make_user,
     events = list(ScheduledEvent.objects.select_related("scheduled_by").filter(pk__in=[e.pk for e in events]))
     with django_assert_max_num_queries(1):
         assert executing._schedulers_standing(events) == {}
+
+
+def test_a_scheduler_whose_grant_comes_from_a_group_still_holds_it(alice, make_user, tree):
+    """The grant a group gives counts as the person's own (H13 with P19's group grants)."""
+    from django.contrib.auth.models import Group
+
+    from elections.models import ElectionGroupGrant
+
+    root, north, _ = tree
+    member = make_user("member", can_create=False)
+    observers = Group.objects.create(name="observers")
+    member.groups.add(observers)
+    ElectionGroupGrant.objects.create(election=root, group=observers, permission=Permission.SCHEDULE_EVENTS)
+    event = due_event(north, "start_voting", member)
+
+    assert executing.execute_events([(event.pk, event.task_id)]) == {event.pk: "done"}
+    [executed] = actions_of(north.pk, Action.EVENT_EXECUTED)
+    assert "scheduled_by_standing" not in executed.metadata

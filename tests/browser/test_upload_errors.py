@@ -25,6 +25,7 @@ def upload(page, config):
 
 
 def test_five_problems_are_shown_at_once_each_next_to_its_path(alice, open_page):
+    """One submit, one answer: the API's 400 holds every problem (not one per round trip)."""
     past, soon = timezone.now() - timedelta(days=1), timezone.now() + timedelta(days=2)
     early_end = soon - timedelta(hours=1)  # before its parent's start
     config = {"title": "General", "scheduled_events": {"start_voting": {"event_at": iso(soon)}},
@@ -37,6 +38,8 @@ def test_five_problems_are_shown_at_once_each_next_to_its_path(alice, open_page)
                   {"title": "", "scheduled_events": {"start_voting": {"event_at": iso(past)}}},
               ]}
     page = open_page(alice)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     upload(page, config)
     errors = page.locator("#upload-errors")
     expect(errors).to_contain_text("6 problems")
@@ -53,7 +56,8 @@ def test_five_problems_are_shown_at_once_each_next_to_its_path(alice, open_page)
     ])
     expect(errors).to_contain_text("is in the past")
     expect(errors).to_contain_text("not an ISO 8601 date-time")
-    assert not Election.objects.exists()  # the dry runs kept nothing
+    assert [url.split("/", 3)[3] for url in posts] == ["api/elections/"]  # one round trip: the API's 400
+    assert not Election.objects.exists()
 
 
 def test_too_many_elections_says_the_limit_and_how_to_split_without_a_round_trip(alice, open_page):
@@ -70,23 +74,14 @@ def test_too_many_elections_says_the_limit_and_how_to_split_without_a_round_trip
     assert posts == [] and not Election.objects.exists()
 
 
-def test_the_check_needs_a_session_with_csrf_and_the_create_permission(alice, make_user, client):
-    """Not a browser test: the check is a write-shaped door (it runs the import in a rolled-back
-    transaction), so it asks what the API's POST asks."""
-    from django.test import Client
-
-    config = {"title": "General"}
-    anonymous = client.post("/elections/new/check/", config, content_type="application/json")
-    assert anonymous.status_code in (401, 403)
-    strict = Client(enforce_csrf_checks=True)
-    strict.force_login(alice)
-    assert strict.post("/elections/new/check/", config, content_type="application/json").status_code == 403
-    nobody = Client()
-    nobody.force_login(make_user("nobody", can_create=False))
-    answer = nobody.post("/elections/new/check/", config, content_type="application/json")
-    assert answer.status_code == 403 and "top-level" in answer.json()["detail"]
-    ok = Client()
-    ok.force_login(alice)
-    answer = ok.post("/elections/new/check/", config, content_type="application/json")
-    assert answer.json() == {"errors": [], "more": 0, "complete": True}
-    assert not Election.objects.exists()
+def test_more_than_fifty_problems_show_fifty_and_count_the_rest(alice, open_page):
+    past = iso(timezone.now() - timedelta(days=1))
+    config = {"title": "General", "children": [
+        {"title": f"c{i}", "scheduled_events": {"start_voting": {"event_at": past}}} for i in range(60)]}
+    page = open_page(alice)
+    upload(page, config)
+    errors = page.locator("#upload-errors")
+    expect(errors).to_contain_text("50 problems")
+    expect(errors.locator("code.error-path")).to_have_count(50)
+    expect(errors.locator("code.error-path").first).to_have_text("children[0].scheduled_events.start_voting.event_at")
+    expect(errors.locator("p").last).to_have_text("… and 10 more errors; fix these first.")
