@@ -1,4 +1,4 @@
-"""``python -m config.run``: migrate, then run web, worker and beat and keep them running.
+"""``python -m config.run``: migrate, then run web, worker, email worker and beat and keep them running.
 
 This is the README's first command (``make run``). On the embedded default it
 needs no servers and no settings. ``PORT`` (default 8000) and ``HOST`` (default

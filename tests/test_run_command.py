@@ -1,9 +1,9 @@
-"""``python -m config.run`` (``make run``): a supervisor that keeps web, worker and beat up.
+"""``python -m config.run`` (``make run``): a supervisor that keeps web, the workers and beat up.
 
 The real command runs as a subprocess on the test database and this run's queue,
 with nothing else set (no DEBUG, no SECRET_KEY): a killed worker is restarted
 while the site keeps answering, and the event due while it was down fires once;
-Ctrl-C stops all three cleanly; errors show no debug page; assets are served.
+Ctrl-C stops them all cleanly; errors show no debug page; assets are served.
 """
 
 import json
@@ -148,7 +148,7 @@ def test_a_killed_worker_is_restarted_while_the_site_serves_and_the_event_due_me
     assert len(actions_of(election["id"], Action.STATUS_CHANGED)) == 1
 
 
-def test_ctrl_c_stops_all_three_cleanly(run_command):
+def test_ctrl_c_stops_every_child_cleanly(run_command):
     run = run_command()
     children = [pid for name in ("web", "worker", "beat") for pid in run.pids(name)]
     assert len(children) == 3
@@ -156,7 +156,8 @@ def test_ctrl_c_stops_all_three_cleanly(run_command):
     assert run.interrupt() == 0
     log = run.log()
     assert "ERROR" not in log, log[-3000:]
-    assert "SIGINT received: stopping web, worker, beat" in log and "stopped web, worker, beat" in log
+    assert "SIGINT received: stopping web, worker, email, beat" in log
+    assert "stopped web, worker, email, beat" in log
     assert not any(alive(pid) for pid in children)
 
 

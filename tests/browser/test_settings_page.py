@@ -21,7 +21,7 @@ def test_edit_title_and_description_and_nothing_changed(alice, open_page):
     root = create_election(title="General", created_by=alice)
     page = open_page(alice)
     page.goto(f"/elections/{root.pk}/")
-    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="Settings", exact=True).click()
     page.get_by_label("Title", exact=True).fill("General election 2027")
     page.get_by_label("Description", exact=True).fill("All districts.")
     page.get_by_role("button", name="Save title and description").click()
