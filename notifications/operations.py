@@ -108,7 +108,7 @@ def _send(ctx, operation: str, template: str, extra: dict | None = None) -> dict
                     "at": rendering.time_context(run.event_at, zone)},
         extra_context={**(extra or {}), **subject},
         unsubscribe_scope=f"automation:{automation.get('uid') or automation.get('id')}",
-        unsubscribe_label=name)
+        unsubscribe_label=name, keep_deactivated=True)  # the spec's flags chose them
     left_out = {reason: len(names) for reason, names in resolution.left_out.items()}
     for reason, names in (("no_address", result.no_address), ("may_not_view", result.may_not_view),
                           ("unsubscribed", result.unsubscribed)):

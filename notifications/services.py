@@ -165,7 +165,8 @@ def active_users(user_ids: Iterable[int]):
 def queue_emails(*, template_name: str, election: Election | None, users: Iterable, cause: str,
                  cause_label: str,
                  occurrence: dict | None = None, extra_context: dict | None = None,
-                 unsubscribe_scope: str = "", unsubscribe_label: str = "") -> QueueResult:
+                 unsubscribe_scope: str = "", unsubscribe_label: str = "",
+                 keep_deactivated: bool = False) -> QueueResult:
     """Write one outbox row per recipient, in the caller's transaction, and deliver them on commit.
 
     ``cause`` names the decision (unique with the recipient: a person already
@@ -175,12 +176,13 @@ def queue_emails(*, template_name: str, election: Election | None, users: Iterab
     an address, who may not view the election, or who unsubscribed from ``unsubscribe_scope``
     get nothing and are counted. A message carries an unsubscribe link and the
     RFC 8058 headers when ``unsubscribe_scope`` is set. Logs one activity row.
-    Raises ``InvalidInput`` for an unknown template or one that does not render,
-    before anything is stored.
+    Deactivated accounts get nothing unless ``keep_deactivated`` (an automation whose
+    recipients chose them with its flags). Raises ``InvalidInput`` for an unknown
+    template or one that does not render, before anything is stored.
     """
     template = get_template(template_name)
     compiled = rendering.CompiledTemplate(template.subject, template.text, template.html)
-    users = [u for u in users if u.is_active]
+    users = [u for u in users if u.is_active or keep_deactivated]
     result = QueueResult()
     with transaction.atomic():
         allowed = (viewer_ids(election, [u.pk for u in users]) if election is not None

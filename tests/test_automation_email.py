@@ -116,7 +116,10 @@ def test_a_reminder_before_voting_closes_arrives_once_with_the_way_out(api, proc
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html = message.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;b&gt;Board&lt;/b&gt; &amp; &lt;script&gt;" in html
-    assert link in message.get_body(("plain",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert link in text
+    # The schedule lists voting events only, never the automation's own run (same table).
+    assert "- End of voting: " in text and "- automation" not in text
     # Voting closes after the reminder; nothing else arrives.
     end = ScheduledEvent.objects.get(election=election, kind=Kind.END_VOTING)
     wait_until(lambda: ScheduledEvent.objects.get(pk=end.pk).state != State.PENDING, 15,
@@ -211,6 +214,27 @@ def test_an_unknown_template_is_refused_naming_the_field(api):
     [message] = response.json()["operations.send_email.template"]
     assert "nope" in message and "voting-closes-soon" in message
     assert not runs_of_election(election)
+
+
+def test_the_flags_decide_for_deactivated_accounts_and_the_spec_for_user_runs(alice):
+    """Without workers: the operation on a run row, in a transaction, as the engine calls it."""
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from notifications.operations import send_email
+
+    election = create_election(title="General", created_by=alice)
+    observers(election, "bob", "dora")
+    get_user_model().objects.filter(username="dora").update(is_active=False)
+    run = ScheduledEvent(task_id="t1", kind=Kind.AUTOMATION, election=election, event_at=timezone.now(),
+                         payload={"automation": {"id": 1, "uid": "u1", "name": "Tell deactivated"},
+                                  "recipients": {"groups": ["observers"], "only_inactivated_users": True}})
+    with transaction.atomic():
+        counts = send_email(SimpleNamespace(run=run, election=election, now=timezone.now()),
+                            {"template": "voting-opened"})
+    assert counts == {"recipients": 1, "emails_queued": 1, "left_out": {"active": 1}}
+    assert list(OutboxMessage.objects.values_list("address", flat=True)) == ["dora@example.org"]
 
 
 def runs_of_election(election) -> list[ScheduledEvent]:
