@@ -239,3 +239,21 @@ def test_the_flags_decide_for_deactivated_accounts_and_the_spec_for_user_runs(al
 
 def runs_of_election(election) -> list[ScheduledEvent]:
     return list(ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, election=election))
+
+
+def test_migration_0004_upgrades_unedited_defaults_and_leaves_edited_ones():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from notifications.defaults import DEFAULT_TEMPLATES
+    from notifications.models import EmailTemplate
+
+    migration = import_module("notifications.migrations.0004_automation_templates")
+    EmailTemplate.objects.filter(name="welcome").update(**migration.OLD["welcome"])
+    EmailTemplate.objects.filter(name="election-summary").update(subject="Our own {{ election.title }}")
+    migration.upgrade(apps, None)
+    welcome = EmailTemplate.objects.get(name="welcome")
+    assert (welcome.subject, welcome.text) == (DEFAULT_TEMPLATES["welcome"]["subject"],
+                                               DEFAULT_TEMPLATES["welcome"]["text"])
+    assert EmailTemplate.objects.get(name="election-summary").subject == "Our own {{ election.title }}"
