@@ -13,8 +13,8 @@ from datetime import datetime
 from django.conf import settings
 
 from elections.errors import InvalidInput
+from notifications import recipients as recipients_module
 
-from . import recipients as recipients_module
 from .when import OnStatus, When, WhenError, parse_when
 
 FIELDS = ("name", "active", "when", "operations", "recipients")

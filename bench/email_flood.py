@@ -93,12 +93,12 @@ def _smtplib_loop(port: int, limit: int) -> tuple[int, float]:
 def _fire_events(ctx: Context, ids: list[int], spacing: float) -> list[float]:
     """Schedule one start per election, ``spacing`` s apart; return each recorded lateness (s)."""
     from elections.models import Election
-    from scheduling import services
+    from scheduling.configuring import configure
     from scheduling.models import ScheduledEvent
 
     base = now_utc() + timedelta(seconds=3)
     for i, election in enumerate(Election.objects.filter(pk__in=ids).order_by("pk")):
-        services.configure(election, {"start_voting": base + timedelta(seconds=i * spacing)}, actor=None,
+        configure(election, {"start_voting": base + timedelta(seconds=i * spacing)}, actor=None,
                            replace=False)
     wait_until(lambda: ScheduledEvent.objects.filter(election_id__in=ids, state="done").count() == len(ids),
                timeout=len(ids) * spacing + 60, message="every event fired")

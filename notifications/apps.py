@@ -12,3 +12,7 @@ class NotificationsConfig(AppConfig):
         from .alerts import on_events_went_wrong
 
         events_went_wrong.connect(on_events_went_wrong, dispatch_uid="notifications-alerts")
+        # Run operations: automations send email through the run engine's registry.
+        from . import operations
+
+        operations.register()

@@ -3,7 +3,9 @@
 Context keys (see ``rendering.sample_context``): ``election`` (id, title, status,
 status_label, link, time_zone, events, start_voting, end_voting; each event has
 ``label`` and ``at.local`` / ``at.utc``), ``recipient`` (name, username,
-time_zone), ``occurrence`` (label, ``at``), ``alert`` (headline, incidents,
+time_zone), ``occurrence`` (label, automation, ``at``), ``summary`` (``send_summary``:
+statuses, schedule, upcoming_runs, late_or_failed, recent_activity), ``subject``
+(the user a user-trigger run is about), ``alert`` (headline, incidents,
 advice), ``site_url`` and ``unsubscribe_url`` (automations only).
 """
 
@@ -42,12 +44,74 @@ DEFAULT_TEMPLATES = {
         "Voting is open: {{ election.title }}", "Voting in {{ election.title }} is now open."),
     "voting-closed": _reminder(
         "Voting has closed: {{ election.title }}", "Voting in {{ election.title }} has closed."),
-    "election-summary": _reminder(
-        "Summary: {{ election.title }}",
-        "{{ election.title }} is {{ election.status_label }}. Its schedule:"),
-    "welcome": _reminder(
-        "Welcome to {{ election.title }}",
-        "You have been given access to {{ election.title }}."),
+    "election-summary": {
+        "subject": "Summary: {{ election.title }}",
+        "text": """Hello {{ recipient.name }},
+
+{{ election.title }} is {{ election.status_label }}.
+{% if summary.elections > 1 %}Its {{ summary.elections }} elections: \
+{% for s in summary.statuses %}{{ s.count }} {{ s.label }}{% if not forloop.last %}, {% endif %}{% endfor %}.
+{% endif %}
+Schedule ({{ summary.time_zone }}):
+{% for e in summary.schedule %}- {{ e.what }} of {{ e.election_title }}: {{ e.at.local }} ({{ e.at.utc }})
+{% empty %}- nothing scheduled
+{% endfor %}
+Upcoming automation runs:
+{% for e in summary.upcoming_runs %}- {{ e.what }} ({{ e.election_title }}): {{ e.at.local }}
+{% empty %}- none
+{% endfor %}
+Late or failed:
+{% for e in summary.late_or_failed %}- {{ e.what }} of {{ e.election_title }}, planned {{ e.at.local }}: \
+{{ e.state }}{% if e.reason %} ({{ e.reason }}){% endif %}\
+{% if e.lateness_seconds %}, {{ e.lateness_seconds }} s late{% endif %}
+{% empty %}- nothing
+{% endfor %}
+Recent activity:
+{% for a in summary.recent_activity %}- {{ a.at.utc }}, {{ a.election_title }}: {{ a.sentence }}
+{% empty %}- none
+{% endfor %}
+Open the election: {{ election.link }}
+""" + _FOOTER_TEXT + "\n",
+        "html": """<p>Hello {{ recipient.name }},</p>
+<p>{{ election.title }} is {{ election.status_label }}.</p>
+{% if summary.elections > 1 %}<p>Its {{ summary.elections }} elections: \
+{% for s in summary.statuses %}{{ s.count }} {{ s.label }}{% if not forloop.last %}, {% endif %}\
+{% endfor %}.</p>{% endif %}
+<h3>Schedule ({{ summary.time_zone }})</h3>
+<ul>{% for e in summary.schedule %}<li>{{ e.what }} of {{ e.election_title }}: {{ e.at.local }} \
+({{ e.at.utc }})</li>{% empty %}<li>nothing scheduled</li>{% endfor %}</ul>
+<h3>Upcoming automation runs</h3>
+<ul>{% for e in summary.upcoming_runs %}<li>{{ e.what }} ({{ e.election_title }}): {{ e.at.local }}</li>\
+{% empty %}<li>none</li>{% endfor %}</ul>
+<h3>Late or failed</h3>
+<ul>{% for e in summary.late_or_failed %}<li>{{ e.what }} of {{ e.election_title }}, \
+planned {{ e.at.local }}: {{ e.state }}{% if e.reason %} ({{ e.reason }}){% endif %}\
+{% if e.lateness_seconds %}, {{ e.lateness_seconds }} s late{% endif %}</li>\
+{% empty %}<li>nothing</li>{% endfor %}</ul>
+<h3>Recent activity</h3>
+<ul>{% for a in summary.recent_activity %}<li>{{ a.at.utc }}, {{ a.election_title }}: {{ a.sentence }}</li>\
+{% empty %}<li>none</li>{% endfor %}</ul>
+<p><a href="{{ election.link }}">Open the election</a></p>
+""" + _FOOTER_HTML + "\n",
+    },
+    # Sent by a global automation ({"on": "user.created"}) there is no election: say so.
+    "welcome": {
+        "subject": "Welcome{% if election %} to {{ election.title }}{% endif %}",
+        "text": """Hello {{ recipient.name }},
+
+{% if election %}You have been given access to {{ election.title }}.
+
+""" + _EVENTS_TEXT + """
+Open the election: {{ election.link }}
+{% else %}Your account {{ recipient.username }} is ready: {{ site_url }}/
+{% endif %}""" + _FOOTER_TEXT + "\n",
+        "html": """<p>Hello {{ recipient.name }},</p>
+{% if election %}<p>You have been given access to {{ election.title }}.</p>
+""" + _EVENTS_HTML + """
+<p><a href="{{ election.link }}">Open the election</a></p>
+{% else %}<p>Your account {{ recipient.username }} is ready: <a href="{{ site_url }}/">{{ site_url }}</a></p>
+{% endif %}""" + _FOOTER_HTML + "\n",
+    },
     "event-alert": {
         "subject": "[Alert] {{ election.title }}: {{ alert.headline }}",
         "text": """Hello {{ recipient.name }},

@@ -109,6 +109,8 @@ def sample_context() -> dict:
     now = datetime.now(UTC)
     event = {"kind": "start_voting", "label": "Start of voting", "at": time_context(now, "UTC"),
              "state": "pending"}
+    row = {"what": "Start of voting", "election_title": "Sample election", "at": time_context(now, "UTC"),
+           "state": "pending", "reason": "", "lateness_seconds": None}
     return {
         "site_url": settings.SITE_URL,
         "election": {"id": 1, "title": "Sample election", "status": "notstarted",
@@ -118,4 +120,13 @@ def sample_context() -> dict:
         "occurrence": {"label": "sample", "at": time_context(now, "UTC")},
         "alert": {"headline": "1 event went wrong", "incidents": [], "advice": []},
         "unsubscribe_url": f"{settings.SITE_URL}/email/unsubscribe/sample/",
+        "subject": {"username": "sample", "name": "Sample user"},
+        "summary": {
+            "time_zone": "UTC", "elections": 2,
+            "statuses": [{"status": "started", "label": "started", "count": 2}],
+            "schedule": [row], "upcoming_runs": [{**row, "what": "Remind observers"}],
+            "late_or_failed": [{**row, "state": "failed", "reason": "sample", "lateness_seconds": 90}],
+            "recent_activity": [{"at": time_context(now, "UTC"), "election_title": "Sample election",
+                                 "sentence": "alice scheduled the start of voting"}],
+        },
     }

@@ -22,6 +22,7 @@ from elections.errors import InvalidInput
 from elections.models import Election, ElectionGrant, time_zone_names
 from elections.selectors import ancestor_paths
 from scheduling.models import Kind, ScheduledEvent, State
+from scheduling.runs import GLOBAL
 
 from . import rendering
 from .models import EmailTemplate, MessageState, OutboxMessage, Unsubscribe, UserSettings
@@ -54,10 +55,15 @@ class QueueResult:
         return "; ".join(parts)
 
 
+def template_names() -> list[str]:
+    return list(EmailTemplate.objects.order_by("name").values_list("name", flat=True))
+
+
 def get_template(name: str) -> EmailTemplate:
+    """The template named ``name``; ``InvalidInput`` naming ``template`` and the known names otherwise."""
     template = EmailTemplate.objects.filter(name=name).first()
     if template is None:
-        known = ", ".join(EmailTemplate.objects.values_list("name", flat=True))
+        known = ", ".join(template_names())
         raise InvalidInput({"template": [f"No email template named {name!r}; known: {known}."]})
     return template
 
@@ -84,7 +90,8 @@ def update_template(name: str, *, subject: str, text: str, html: str, actor) -> 
 
 def election_context(election: Election, zone: str) -> dict:
     """The election as templates see it: plain values, its pending events in ``zone`` and UTC."""
-    events = sorted(ScheduledEvent.objects.filter(election_id=election.pk, state=State.PENDING),
+    events = sorted(ScheduledEvent.objects.filter(election_id=election.pk, state=State.PENDING,
+                                                  kind__in=Kind.VOTING),
                     key=lambda e: e.event_at)
     shown = {e.kind: {"kind": e.kind, "label": KIND_LABELS.get(e.kind, e.kind),
                       "at": rendering.time_context(e.event_at, zone), "state": e.state} for e in events}
@@ -97,9 +104,10 @@ def election_context(election: Election, zone: str) -> dict:
     }
 
 
-def zone_of(user_zone: str, election: Election) -> str:
-    """The recipient's chosen zone, else the election's, else UTC (a zone this system lacks)."""
-    for zone in (user_zone, election.time_zone, "UTC"):
+def zone_of(user_zone: str, election: Election | None) -> str:
+    """The recipient's chosen zone, else the election's (``TIME_ZONE`` without one), else UTC."""
+    own = election.time_zone if election is not None else settings.TIME_ZONE
+    for zone in (user_zone, own, "UTC"):
         if zone and zone in time_zone_names():
             return zone
     return "UTC"
@@ -154,25 +162,31 @@ def active_users(user_ids: Iterable[int]):
 
 # --- queueing -------------------------------------------------------------------------------------
 
-def queue_emails(*, template_name: str, election: Election, users: Iterable, cause: str, cause_label: str,
+def queue_emails(*, template_name: str, election: Election | None, users: Iterable, cause: str,
+                 cause_label: str,
                  occurrence: dict | None = None, extra_context: dict | None = None,
-                 unsubscribe_scope: str = "", unsubscribe_label: str = "") -> QueueResult:
+                 unsubscribe_scope: str = "", unsubscribe_label: str = "",
+                 keep_deactivated: bool = False) -> QueueResult:
     """Write one outbox row per recipient, in the caller's transaction, and deliver them on commit.
 
     ``cause`` names the decision (unique with the recipient: a person already
-    queued for it is counted, not queued again). Users without an address, who
-    may not view the election, or who unsubscribed from ``unsubscribe_scope``
+    queued for it is counted, not queued again). ``election`` None is a message
+    about no election (a global automation, e.g. a welcome): no viewer check, the
+    context's ``election`` is None, the log row is the global one. Users without
+    an address, who may not view the election, or who unsubscribed from ``unsubscribe_scope``
     get nothing and are counted. A message carries an unsubscribe link and the
     RFC 8058 headers when ``unsubscribe_scope`` is set. Logs one activity row.
-    Raises ``InvalidInput`` for an unknown template or one that does not render,
-    before anything is stored.
+    Deactivated accounts get nothing unless ``keep_deactivated`` (an automation whose
+    recipients chose them with its flags). Raises ``InvalidInput`` for an unknown
+    template or one that does not render, before anything is stored.
     """
     template = get_template(template_name)
     compiled = rendering.CompiledTemplate(template.subject, template.text, template.html)
-    users = [u for u in users if u.is_active]
+    users = [u for u in users if u.is_active or keep_deactivated]
     result = QueueResult()
     with transaction.atomic():
-        allowed = viewer_ids(election, [u.pk for u in users])
+        allowed = (viewer_ids(election, [u.pk for u in users]) if election is not None
+                   else {u.pk for u in users})
         stopped = set(Unsubscribe.objects.filter(scope=unsubscribe_scope, undone_at__isnull=True,
                                                  user_id__in=[u.pk for u in users])
                       .values_list("user_id", flat=True)) if unsubscribe_scope else set()
@@ -196,7 +210,7 @@ def queue_emails(*, template_name: str, election: Election, users: Iterable, cau
             else:
                 zone = zone_of(zones.get(user.pk, ""), election)
                 if zone not in contexts:
-                    contexts[zone] = election_context(election, zone)
+                    contexts[zone] = election_context(election, zone) if election is not None else None
                 link = (unsubscribe_url(user, unsubscribe_scope, unsubscribe_label)
                         if unsubscribe_scope else "")
                 rendered = compiled.render({
@@ -208,7 +222,8 @@ def queue_emails(*, template_name: str, election: Election, users: Iterable, cau
                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"} if link else {}
                 rows.append(OutboxMessage(
                     cause=cause, cause_label=cause_label[:200], template_name=template.name,
-                    election_id=election.pk, recipient=user, address=user.email,
+                    election_id=election.pk if election is not None else None, recipient=user,
+                    address=user.email,
                     from_address=settings.DEFAULT_FROM_EMAIL, subject=rendered.subject, text=rendered.text,
                     html=rendered.html, headers=headers, message_id=make_msgid(domain=domain),
                     # Published on commit; should that publish be lost, the sweep sends it then.
@@ -221,7 +236,8 @@ def queue_emails(*, template_name: str, election: Election, users: Iterable, cau
                           .order_by("pk").values_list("pk", flat=True))
         result.queued = len(result.ids)
         if result.queued or result.no_address or result.may_not_view or result.unsubscribed:
-            record(Action.EMAILS_QUEUED, election, summary=result.summary(cause_label), cause=cause,
+            record(Action.EMAILS_QUEUED, election if election is not None else GLOBAL,
+                   summary=result.summary(cause_label), cause=cause,
                    template=template.name, queued=result.queued, already_queued=result.already_queued,
                    no_address=result.no_address[:50], may_not_view=result.may_not_view[:50],
                    unsubscribed=result.unsubscribed[:50])

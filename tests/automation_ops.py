@@ -3,12 +3,12 @@
 Imported by the tests (this process) and by the worker they start (``-I
 tests.automation_ops``), so a run executed by the real worker records its call, in the
 run's transaction: a call that rolls back leaves no row. Each row says which run called,
-and the recipients it resolved (``automations.recipients.resolve``) at that moment.
+and the recipients it resolved (``notifications.recipients.resolve``) at that moment.
 """
 
 from activity_log.models import ActivityEntry
-from automations.recipients import resolve
 from elections.errors import InvalidInput
+from notifications.recipients import resolve
 from scheduling import operations
 
 CALLED = "test_operation_called"

@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from automations.recipients import FLAGS, kept_classes, resolve, validate
 from elections.errors import InvalidInput
 from elections.models import Permission
 from elections.services import create_election, grant
+from notifications.recipients import FLAGS, kept_classes, resolve, validate
 
 pytestmark = pytest.mark.django_db
 
