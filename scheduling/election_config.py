@@ -17,16 +17,9 @@ from elections.models import Election, Permission, Status, time_zone_names
 from elections.selectors import user_can
 from elections.services import check_tree_depth, create_election
 
-from .configuring import (
-    Window,
-    configure,
-    election_name,
-    lock_with_ancestors,
-    own_schedule_errors,
-    stored_windows,
-    window_errors,
-)
+from .configuring import configure, lock_with_ancestors
 from .models import Kind
+from .rules import Window, election_name, own_schedule_errors, stored_windows, window_errors
 from .validation import scheduled_events_and_errors
 
 FIELDS = ("title", "description", "parent", "children", "scheduled_events", "time_zone")
