@@ -56,6 +56,8 @@ class Action(models.TextChoices):
     RUN_FAILED = "run_failed", "run failed"
     EMAILS_QUEUED = "emails_queued", "emails queued"
     EMAIL_FAILED = "email_failed", "email failed"
+    EMAILS_STOPPED = "emails_stopped", "emails stopped by their recipient"
+    EMAILS_RESUMED = "emails_resumed", "emails resumed by their recipient"
 
 
 class ActivityEntryQuerySet(models.QuerySet):

@@ -164,6 +164,9 @@ def describe(entry: ActivityEntry) -> str:
         return f"the election went from {before} to {after}{cause}"
     if action in (Action.EMAILS_QUEUED, Action.EMAIL_FAILED):
         return meta.get("summary") or entry.get_action_display()
+    if action in (Action.EMAILS_STOPPED, Action.EMAILS_RESUMED):
+        verb = "stopped" if action == Action.EMAILS_STOPPED else "resumed"
+        return f"{who} {verb} the emails of {meta.get('label') or meta.get('scope')}"
     if action == Action.ELECTION_CREATED:
         return f"{who} created the election"
     if action == Action.ELECTION_DELETED:

@@ -297,10 +297,18 @@ def unsubscribe(user, scope: str, label: str = "") -> Unsubscribe:
                                                                   undone_at__isnull=True).first()
         if existing:
             return existing
-        return Unsubscribe.objects.create(user=user, scope=scope, scope_label=label[:200])
+        stopped = Unsubscribe.objects.create(user=user, scope=scope, scope_label=label[:200])
+        record(Action.EMAILS_STOPPED, GLOBAL, actor=user, scope=scope, label=stopped.scope_label)
+        return stopped
 
 
 def undo_unsubscribe(user, pk: int) -> bool:
-    """Undo one of ``user``'s unsubscribes; False when there is none of theirs with this id."""
-    return bool(Unsubscribe.objects.filter(pk=pk, user=user, undone_at__isnull=True)
-                .update(undone_at=timezone.now()))
+    """Undo one of ``user``'s unsubscribes, logged; False when there is none of theirs with this id."""
+    with transaction.atomic():
+        stopped = Unsubscribe.objects.select_for_update().filter(pk=pk, user=user,
+                                                                 undone_at__isnull=True).first()
+        if stopped is None:
+            return False
+        Unsubscribe.objects.filter(pk=stopped.pk).update(undone_at=timezone.now())
+        record(Action.EMAILS_RESUMED, GLOBAL, actor=user, scope=stopped.scope, label=stopped.scope_label)
+    return True

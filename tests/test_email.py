@@ -16,7 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 
-from activity_log.models import ActivityEntry
+from activity_log.models import Action, ActivityEntry
+from activity_log.presentation import describe
 from config.email_url import parse_email_url
 from elections.models import Election
 from elections.services import create_election, grant
@@ -248,6 +249,8 @@ def test_automation_messages_carry_a_one_click_way_out(people, election):
     response = anonymous.post(path, {"List-Unsubscribe": "One-Click"})  # RFC 8058, no session, no CSRF token
     assert response.status_code == 200
     assert Unsubscribe.objects.get().user == people["bob"]
+    [stopped] = ActivityEntry.objects.filter(action=Action.EMAILS_STOPPED)
+    assert stopped.actor_name == "bob" and describe(stopped) == "bob stopped the emails of Closing reminder"
     later = queue(election, [people["bob"]], cause="run:2", unsubscribe_scope="automation:abc")
     assert later.unsubscribed == ["bob"] and later.queued == 0
     # Undone on My settings: messages come again.
@@ -255,6 +258,8 @@ def test_automation_messages_carry_a_one_click_way_out(people, election):
     web.force_login(people["bob"])
     assert "Closing reminder" in web.get("/settings/").content.decode()
     web.post("/settings/", {"undo": Unsubscribe.objects.get().pk})
+    [resumed] = ActivityEntry.objects.filter(action=Action.EMAILS_RESUMED)
+    assert describe(resumed) == "bob resumed the emails of Closing reminder"
     assert queue(election, [people["bob"]], cause="run:3", unsubscribe_scope="automation:abc").queued == 1
 
 
