@@ -4,8 +4,10 @@ import re
 from datetime import UTC, datetime
 
 from django import template
+from django.utils.html import format_html
 
 from activity_log.presentation import format_seconds, format_utc, short_task_id
+from config import zones
 from elections import selectors
 
 register = template.Library()
@@ -97,3 +99,22 @@ def thousands(value) -> str:
 def can_edit(context, election) -> bool:
     """``{% can_edit election as editable %}``: whether the page's user holds edit on it."""
     return selectors.user_can(context["request"].user, election, "edit")
+
+
+@register.simple_tag(takes_context=True)
+def page_zone(context, election=None) -> str:
+    """``{% page_zone election as zone %}``: the zone this page shows times in (see config.zones)."""
+    request = context.get("request")
+    return zones.display_zone(getattr(request, "user", None), election)
+
+
+@register.simple_tag(takes_context=True)
+def moment(context, value, election=None):
+    """``{% moment value election %}``: a ``<time>`` in the page's zone, named, with UTC on hover.
+
+    ``data-zone`` tells the page's scripts which zone to re-render it in; '' for None."""
+    if value is None:
+        return ""
+    zone = page_zone(context, election)
+    return format_html('<time datetime="{}" title="{}" data-zone="{}">{}</time>',
+                       iso(value), format_utc(value), zone, zones.format_in_zone(value, zone))

@@ -1,0 +1,41 @@
+"""Which time zone a page shows times in, and how a time reads in it.
+
+One rule for every page and email: the user's chosen zone ("My settings"), else the election's,
+else UTC. Times read ``Tue 1 Dec 2026 09:00 Europe/Madrid``; UTC goes on hover (``title``).
+"""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+DEFAULT_ZONE = "UTC"
+
+
+def chosen_zone(user) -> str:
+    """The zone ``user`` picked on "My settings", or '' (none chosen, or anonymous)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    cached = getattr(user, "_chosen_zone", None)
+    if cached is None:
+        from notifications.models import UserSettings
+
+        cached = (UserSettings.objects.filter(user_id=user.pk)
+                  .values_list("time_zone", flat=True).first() or "")
+        user._chosen_zone = cached
+    return cached
+
+
+def display_zone(user, election=None) -> str:
+    """The zone to show times in for ``user``: their choice, else ``election``'s, else UTC."""
+    return chosen_zone(user) or getattr(election, "time_zone", "") or DEFAULT_ZONE
+
+
+def format_in_zone(value: datetime | None, zone: str, *, weekday: bool = True) -> str:
+    """``Tue 1 Dec 2026 09:00 Europe/Madrid`` (seconds only when not zero); '' for None."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(ZoneInfo(zone))
+    clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
+    day = f"{local:%a} " if weekday else ""
+    return f"{day}{local.day} {local:%b %Y} {local.strftime(clock)} {zone}"
