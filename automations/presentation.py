@@ -13,13 +13,14 @@ from datetime import datetime
 
 from activity_log.presentation import format_seconds
 from notifications.selectors import RunDelivery, delivery_of_runs
+from scheduling.configuring import pending_events
 from scheduling.models import ScheduledEvent, State
 
 from . import selectors
 from .models import Automation
 from .planning import when_of
 from .validation import INTERNAL_PREFIX
-from .when import Relative, describe
+from .when import At, Cron, Relative, describe
 
 #: the operations that send email: their runs are "sent" or "not sent"; others "done" or "not run"
 EMAIL_OPERATIONS = frozenset({"send_email", "send_summary"})
@@ -90,6 +91,19 @@ def moves_with(automation: Automation) -> str:
     return when.anchor if automation.active and isinstance(when, Relative) else ""
 
 
+def no_run_words(automation: Automation, scheduled: frozenset[str] = frozenset()) -> str:
+    """Why an automation without a pending run has none, or '' when that is its nature (a
+    trigger runs when its event happens). ``scheduled``: the election's pending voting events."""
+    if not automation.active:
+        return "turned off"
+    when = when_of(automation)
+    if isinstance(when, Relative) and when.anchor not in scheduled:
+        return f"no run until {ANCHOR_NOUNS[when.anchor]} is scheduled"
+    if isinstance(when, At | Cron | Relative):
+        return "no run planned"
+    return ""
+
+
 def sends_email(run: ScheduledEvent) -> bool:
     return bool(EMAIL_OPERATIONS & set((run.payload or {}).get("operations") or {}))
 
@@ -143,6 +157,7 @@ class PanelItem:
     sentence: str
     next_run: ScheduledEvent | None   # the next pending run, on or off
     moves_with: str                   # start_voting / end_voting / ''
+    no_run: str                       # without a next run: why (see no_run_words)
 
 
 @dataclass(frozen=True)
@@ -160,8 +175,9 @@ def panel(election, *, zone: str, show_recipients: bool, past_limit: int = 20) -
     finished, newest first, with their outcome in words)."""
     automations = list(selectors.automations_of(election.pk))
     pending = selectors.pending_runs_by_automation([a.pk for a in automations])
+    scheduled = frozenset(pending_events(election.pk))
     items = [PanelItem(a, automation_sentence(a, zone=zone, show_recipients=show_recipients),
-                       pending.get(a.pk), moves_with(a)) for a in automations]
+                       pending.get(a.pk), moves_with(a), no_run_words(a, scheduled)) for a in automations]
     finished = selectors.past_runs_of_election(election.pk, past_limit)
     deliveries = delivery_of_runs([r.task_id for r in finished if r.state == State.DONE and sends_email(r)])
     past = [PastRun(r, ((r.payload or {}).get("automation") or {}).get("name") or "(deleted)",

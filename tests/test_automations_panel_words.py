@@ -188,3 +188,11 @@ def test_past_runs_are_listed_with_their_outcome_lateness_and_full_task_id(no_br
     assert "Not sent — turned off by alice" in html and "0.3 s late" in html
     assert f'data-task-id="{pending.task_id}"' in html
     assert "no run planned" in html  # its only run is past
+
+
+def test_why_an_automation_has_no_next_run():
+    assert presentation.no_run_words(rule()) == "no run until the end of voting is scheduled"
+    assert presentation.no_run_words(rule(), frozenset({"end_voting"})) == "no run planned"  # it ran
+    assert presentation.no_run_words(rule(when={"cron_rule": "0 7 * * MON"})) == "no run planned"
+    assert presentation.no_run_words(rule(when={"on": "election.started"})) == ""
+    assert presentation.no_run_words(rule(active=False)) == "turned off"
