@@ -7,6 +7,7 @@ alice", "Not sent — voting had already closed", "Not sent — error: …"). Pl
 templates escape it.
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -171,8 +172,8 @@ class PastRun:
 
 def panel(election, *, zone: str, show_recipients: bool, past_limit: int = 20) -> dict:
     """What the dashboard's "Reminders and automations" panel shows for ``election``:
-    ``items`` (each automation in words with its next run) and ``past`` (the runs that
-    finished, newest first, with their outcome in words)."""
+    ``items`` (each automation in words with its next run), ``past`` (the runs that
+    finished, newest first, with their outcome in words) and ``version``."""
     automations = list(selectors.automations_of(election.pk))
     pending = selectors.pending_runs_by_automation([a.pk for a in automations])
     scheduled = frozenset(pending_events(election.pk))
@@ -184,6 +185,11 @@ def panel(election, *, zone: str, show_recipients: bool, past_limit: int = 20) -
                     run_outcome(r, deliveries.get(r.task_id)), r.event_at,
                     f"{format_seconds(r.lateness.total_seconds())} late" if r.lateness is not None else "")
             for r in finished]
+    shown = [zone, show_recipients,
+             *((i.automation.pk, i.automation.name, i.automation.active, i.sentence, i.no_run,
+                i.next_run and (i.next_run.pk, i.next_run.enabled, i.next_run.toggled_by_id,
+                                i.next_run.event_at.isoformat())) for i in items),
+             *((p.run.pk, p.outcome) for p in past)]
     return {"items": items, "past": past,
-            "moving": {kind: [i.automation.name for i in items if i.moves_with == kind]
-                       for kind in ANCHOR_NOUNS}}
+            # changes with anything the panel shows: its script replaces the panel only then
+            "version": hashlib.sha256(repr(shown).encode()).hexdigest()[:16]}

@@ -196,3 +196,21 @@ def test_why_an_automation_has_no_next_run():
     assert presentation.no_run_words(rule(when={"cron_rule": "0 7 * * MON"})) == "no run planned"
     assert presentation.no_run_words(rule(when={"on": "election.started"})) == ""
     assert presentation.no_run_words(rule(active=False)) == "turned off"
+
+
+@pytest.mark.django_db
+def test_the_panels_version_changes_with_what_it_shows(no_broker, alice):
+    root = create_election(title="General", created_by=alice)
+    configuring.configure(root, {"end_voting": timezone.now() + timedelta(days=3)}, actor=alice,
+                          replace=False)
+    automation = services.create_automation({**REMINDER, "recipients": {}}, election=root, actor=alice)
+
+    def version(**kwargs):
+        return presentation.panel(root, **{"zone": "UTC", "show_recipients": True, **kwargs})["version"]
+
+    first = version()
+    assert version() == first
+    assert version(zone="Europe/Madrid") != first and version(show_recipients=False) != first
+    (run,) = ScheduledEvent.objects.filter(automation_id=automation.pk, state=State.PENDING)
+    services.set_run_enabled(automation, run.pk, False, actor=alice)
+    assert version() != first

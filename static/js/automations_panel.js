@@ -21,8 +21,8 @@
     return null;
   }
 
-  var lastHtml = null;
-  /** Fetch the panel as the server renders it now and put it in place (nothing if unchanged). */
+  /** Fetch the panel as the server renders it now and put it in place, unless its version is the
+   *  one shown (so an opened task id or a focused control stays as it is). */
   function refresh() {
     var current = panel();
     if (!current || busy || current.querySelector("dialog[open]")) { return Promise.resolve(); }
@@ -32,12 +32,11 @@
         return response.text();
       }).then(function (html) {
         var now = panel();
-        if (!now || busy || now.querySelector("dialog[open]") || html === lastHtml) { return; }
-        lastHtml = html;
+        if (!now || busy || now.querySelector("dialog[open]")) { return; }
         var holder = document.createElement("template");
         holder.innerHTML = html;
         var fresh = holder.content.querySelector("#automations-panel");
-        if (!fresh) { return; }
+        if (!fresh || fresh.getAttribute("data-version") === now.getAttribute("data-version")) { return; }
         var active = document.activeElement;
         var key = now.contains(active) ? focusKey(active) : null;
         now.replaceWith(fresh);
@@ -165,7 +164,7 @@
 
   // --- refreshes ---------------------------------------------------------------------------------
 
-  document.addEventListener("automation:saved", function () { lastHtml = null; refresh(); });
+  document.addEventListener("automation:saved", function () { refresh(); });
   var scheduleDialog = document.getElementById("schedule-dialog");
   if (scheduleDialog) { scheduleDialog.addEventListener("close", function () { refresh(); }); }
   setInterval(function () { if (!document.hidden) { refresh(); } }, POLL_MS);
