@@ -170,6 +170,19 @@ def test_a_viewer_sees_the_panel_without_controls_or_recipients(alice, make_user
     expect(panel.locator(controls)).to_have_count(0)
 
 
+def test_the_panel_refreshes_when_the_rule_editor_says_it_saved(alice, open_page):
+    root = election_in_madrid(alice, end=timezone.now() + timedelta(days=3))
+    page = open_page(alice)
+    page.add_init_script("window.setInterval = function () { return 0; };")  # no polling: only the event
+    page.goto(f"/elections/{root.pk}/")
+    expect(page.locator("#automations-panel [data-empty]")).to_be_visible()
+    automation = reminder(root, alice, name="Added by the editor")
+    page.wait_for_timeout(500)
+    expect(item(page, automation)).to_have_count(0)  # nothing refreshes by itself here
+    page.evaluate("document.dispatchEvent(new CustomEvent('automation:saved', {detail: {}}))")
+    expect(item(page, automation).locator(".automation-name")).to_have_text("Added by the editor")
+
+
 @pytest.mark.skipif(os.environ.get("SCREENSHOTS") != "1", reason="set SCREENSHOTS=1")
 def test_screenshot_of_the_panel(alice, make_user, open_page):
     """docs/screenshots/automations-panel.png: two reminders and past runs of each outcome."""
