@@ -214,3 +214,17 @@ def test_the_panels_version_changes_with_what_it_shows(no_broker, alice):
     (run,) = ScheduledEvent.objects.filter(automation_id=automation.pk, state=State.PENDING)
     services.set_run_enabled(automation, run.pk, False, actor=alice)
     assert version() != first
+
+
+@pytest.mark.django_db
+def test_an_unchanged_panel_is_a_304(no_broker, alice):
+    root = create_election(title="General", created_by=alice)
+    client = page_as(alice)
+    url = f"/elections/{root.pk}/automations/panel/"
+    first = client.get(url)
+    assert first.status_code == 200 and first["Cache-Control"] == "private, no-cache"
+    assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    services.create_automation({**REMINDER, "recipients": {}, "when": {"on": "election.started"}},
+                               election=root, actor=alice)
+    changed = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and changed["ETag"] != first["ETag"]

@@ -26,7 +26,7 @@
   function refresh() {
     var current = panel();
     if (!current || busy || current.querySelector("dialog[open]")) { return Promise.resolve(); }
-    return fetch(current.getAttribute("data-fragment-url"), { credentials: "same-origin" })
+    return fetch(current.getAttribute("data-fragment-url"), { credentials: "same-origin", cache: "no-cache" })
       .then(function (response) {
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         return response.text();
