@@ -1,6 +1,6 @@
 """Reads: automations with their next run, and their runs, newest first."""
 
-from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery
 
 from scheduling.models import Kind, ScheduledEvent, State
 
@@ -39,3 +39,21 @@ def runs_of(automation: Automation) -> QuerySet[ScheduledEvent]:
     """Every run of the automation, pending and past, newest first."""
     return (ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, automation_id=automation.pk)
             .select_related("subject_user", "toggled_by").order_by("-event_at", "-id"))
+
+
+def pending_runs_by_automation(automation_ids: list[int]) -> dict[int, ScheduledEvent]:
+    """Each automation's next pending run, on or off (the one its switch turns), one query."""
+    found: dict[int, ScheduledEvent] = {}
+    for run in (ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, state=State.PENDING,
+                                              automation_id__in=automation_ids)
+                .select_related("toggled_by").order_by("event_at", "id")):
+        found.setdefault(run.automation_id, run)
+    return found
+
+
+def past_runs_of_election(election_id: int, limit: int = 20) -> list[ScheduledEvent]:
+    """The election's runs that are no longer pending (of automations deleted since too),
+    most recently finished first, at most ``limit``."""
+    return list(ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, election_id=election_id)
+                .exclude(state=State.PENDING).select_related("toggled_by")
+                .order_by(F("finished_at").desc(nulls_last=True), "-event_at", "-id")[:limit])

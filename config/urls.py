@@ -43,6 +43,7 @@ urlpatterns = [
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("", include("notifications.urls")),
+    path("", include("automations.page_urls")),
     path("", include("scheduling.urls")),
     path("", include("elections.urls")),
 ]

@@ -382,6 +382,9 @@
         ? state.instant.toISOString() + " (" + ES.formatUTC(state.instant) + ")" : "—";
     }
     showGap(kind);
+    // how the row stands, for notes of other parts of the page (the reminders that move with it)
+    document.dispatchEvent(new CustomEvent("schedule-dialog:row", { detail: { kind: kind, row: row(kind),
+      touched: touched(kind), checked: p.enabled.checked, wasChecked: !!(opened[kind] && opened[kind].checked) } }));
   }
 
   /** Say at once, next to the field, when the typed time falls in a gap (the clocks skip it):
