@@ -38,6 +38,8 @@ from .benchmarks import Context, _free_port, now_utc, reset, started_among, stat
 PER_INSTANT = 50
 #: Seconds between the end of the ``ahead`` creations and the first instant, beyond the horizon.
 AHEAD_MARGIN_SECONDS = 8
+#: Seconds allowed per API request when choosing the ``ahead`` instants (a loaded host is slow).
+CREATE_ALLOWANCE_SECONDS = 0.4
 #: Seconds between the start of the ``soon`` creations and their instant.
 SOON_SECONDS = 10
 GOAL_MS = 50
@@ -144,12 +146,14 @@ def as_users_start(ctx: Context) -> dict:
 
         # ahead: every instant's elections are created before the horizon opens for it.
         first = now_utc() + timedelta(seconds=horizon + AHEAD_MARGIN_SECONDS
-                                      + instants * PER_INSTANT * 0.1)
+                                      + instants * PER_INSTANT * CREATE_ALLOWANCE_SECONDS)
         ahead: dict[int, datetime] = {}
         create_s: list[float] = []
         for i in range(instants):
             at = first + timedelta(seconds=3 * i)
             for j in range(PER_INSTANT):
+                if (at - now_utc()).total_seconds() < horizon + 2:
+                    break  # a slow web server: the rest would be inside the horizon, not "ahead"
                 pk, elapsed = _create(run.port, token, at, f"ahead-{i}-{j}")
                 ahead[pk] = at
                 create_s.append(elapsed)
@@ -179,8 +183,8 @@ def as_users_start(ctx: Context) -> dict:
         "run_command": "python -m config.run", "log_tail": log_tail,
     }
     a, s = result["ahead"]["committed_lateness"], result["soon"]["committed_lateness"]
-    complete = (result["ahead"]["opened"] == len(ahead) and result["soon"]["opened"] == len(soon)
-                and len(soon) == PER_INSTANT)
+    complete = (result["ahead"]["opened"] == len(ahead) == instants * PER_INSTANT
+                and result["soon"]["opened"] == len(soon) == PER_INSTANT)
     result.update({
         "target": f"p99 < {GOAL_MS} ms (seen committed), ahead and soon",
         "met": bool(complete and a["p99_ms"] < GOAL_MS and s["p99_ms"] < GOAL_MS),
