@@ -41,7 +41,7 @@ AHEAD_MARGIN_SECONDS = 8
 #: Seconds allowed per API request when choosing the ``ahead`` instants (a loaded host is slow).
 CREATE_ALLOWANCE_SECONDS = 0.4
 #: Seconds between the start of the ``soon`` creations and their instant.
-SOON_SECONDS = 10
+SOON_SECONDS = 20
 GOAL_MS = 50
 
 
