@@ -245,3 +245,18 @@ def test_the_web_server_is_gunicorn_with_one_process_per_cpu_and_threads(monkeyp
     monkeypatch.setenv("WEB_THREADS", "1")
     command = run.web_command("h:1")
     assert _option(command, "--workers") == "3" and _option(command, "--threads") == "1"
+
+
+def test_with_nothing_set_an_election_a_minute_ahead_is_left_to_the_planner_with_ticks_to_spare():
+    """The horizon's default: events scheduled a minute ahead (the README's example) are
+    published by a planner tick, together with the others of their instant, not one by one
+    on commit; and the planner still has several ticks to publish them in time."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SCHEDULING_HORIZON_SECONDS", "SCHEDULING_PLANNER_INTERVAL_SECONDS")}
+    code = ("import django, json; django.setup(); from django.conf import settings as s; "
+            "print(json.dumps([s.SCHEDULING_HORIZON_SECONDS, s.SCHEDULING_PLANNER_INTERVAL_SECONDS]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    horizon, interval = json.loads(result.stdout.strip().splitlines()[-1])
+    assert horizon < 60
+    assert horizon >= 5 * interval
