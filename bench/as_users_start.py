@@ -162,7 +162,8 @@ def as_users_start(ctx: Context) -> dict:
                 ahead[pk] = at
                 create_s.append(elapsed)
         ahead_made_by = now_utc()
-        seen_ahead = _watch(ahead, timeout=(max(ahead.values()) - now_utc()).total_seconds() + 60)
+        last = max(ahead.values(), default=now_utc())
+        seen_ahead = _watch(ahead, timeout=(last - now_utc()).total_seconds() + 60)
 
         # soon: created a few seconds before their instant, inside the horizon.
         at = now_utc() + timedelta(seconds=soon_seconds)
