@@ -174,8 +174,9 @@ def web_command(bind: str) -> list[str]:
 
     Threads let a process take the next request while one waits (on the database, or
     on the health check's refresh), and keep a client's connection open between its
-    requests. Not Django's ``runserver``: a development server, one process for every
-    request, which logs each one on the terminal.
+    requests; a long request (a large upload) is not killed at gunicorn's 30 s worker
+    timeout, which a ``gthread`` process's own loop, not the request, keeps alive. Not
+    Django's ``runserver``: a development server, which logs every request on the terminal.
     """
     return [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", bind,
             "--workers", str(web_workers()), "--threads", os.environ.get("WEB_THREADS", "4"),
