@@ -43,10 +43,25 @@ def celery(kind: str, env: dict[str, str], log_dir: Path, extra: list[str] | Non
     return BenchProcess(kind, [*command, *(extra or [])], env, log_dir, ready)
 
 
-def gunicorn(env: dict[str, str], log_dir: Path, port: int, workers: int,
-             extra: list[str] | None = None) -> BenchProcess:
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
-               "-w", str(workers), "--log-level", "info", *(extra or [])]
+def web(env: dict[str, str], log_dir: Path, port: int) -> BenchProcess:
+    """The web server as ``python -m config.run`` starts it (``config.run.web_command``), on ``port``.
+
+    ``WEB_WORKERS`` / ``WEB_THREADS`` in ``env`` change it as they change the product's.
+    """
+    from config.run import web_command
+
+    saved = {k: os.environ.get(k) for k in ("WEB_WORKERS", "WEB_THREADS")}
+    try:  # web_command reads the environment it would run in
+        for key in saved:
+            if env.get(key):
+                os.environ[key] = env[key]
+        command = web_command(f"127.0.0.1:{port}")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return BenchProcess("gunicorn", command, env, log_dir, "Booting worker")
 
 

@@ -158,6 +158,31 @@ class Supervisor:
         log.info("stopped %s", ", ".join(c.name for c in running) or "nothing (none was running)")
 
 
+def web_workers() -> int:
+    """``WEB_WORKERS``, else one gunicorn process per CPU (at least 2, at most 8).
+
+    API requests are CPU-bound and PostgreSQL shares the cores: more processes than
+    cores gave the same throughput with a longer tail (docs/benchmarks.md, benchmark 5).
+    """
+    if os.environ.get("WEB_WORKERS"):
+        return max(1, int(os.environ["WEB_WORKERS"]))
+    return min(max(os.cpu_count() or 2, 2), 8)
+
+
+def web_command(bind: str) -> list[str]:
+    """The web server users run: gunicorn, ``web_workers()`` processes of ``WEB_THREADS`` threads (4).
+
+    Threads let a process take the next request while one waits (on the database, or
+    on the health check's refresh), and keep a client's connection open between its
+    requests; a long request (a large upload) is not killed at gunicorn's 30 s worker
+    timeout, which a ``gthread`` process's own loop, not the request, keeps alive. Not
+    Django's ``runserver``: a development server, which logs every request on the terminal.
+    """
+    return [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", bind,
+            "--workers", str(web_workers()), "--threads", os.environ.get("WEB_THREADS", "4"),
+            "--worker-class", "gthread", "--keep-alive", "5", "--log-level", "info"]
+
+
 def _prepare() -> None:
     import django
 
@@ -174,7 +199,7 @@ def main() -> int:
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     python = sys.executable
     commands = {
-        "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+        "web": web_command(f"{host}:{port}"),
         "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "-n", "scheduling@%h",
                    "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2")],
         # Email on its own worker and queue: a slow mail server never holds up a status change.

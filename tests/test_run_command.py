@@ -197,6 +197,7 @@ def test_with_nothing_set_errors_show_no_debug_page_assets_are_served_and_login_
         run_command, alice, celery_run_dir):
     run = run_command()
     assert f"log in at {run.url}/login/" in run.log()
+    assert run.log().count("Booting worker with pid") >= 2  # gunicorn, not runserver
 
     code, body = get(f"{run.url}/no-such-page/")
     assert code == 404
@@ -217,3 +218,45 @@ def test_with_nothing_set_errors_show_no_debug_page_assets_are_served_and_login_
         assert response.status == 200 and "/login/" not in response.url  # redirected to the list
     session = next(c for c in jar if c.name == "sessionid")
     assert not session.secure
+
+
+def _option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_the_web_server_is_gunicorn_with_one_process_per_cpu_and_threads(monkeypatch):
+    """Not Django's development server: gunicorn, sized to the machine unless told otherwise."""
+    from config import run
+
+    monkeypatch.delenv("WEB_WORKERS", raising=False)
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    command = run.web_command("127.0.0.1:8123")
+    assert command[1:3] == ["-m", "gunicorn"] and "runserver" not in command
+    assert _option(command, "--bind") == "127.0.0.1:8123"
+    assert _option(command, "--workers") == "2"
+    assert _option(command, "--worker-class") == "gthread" and _option(command, "--threads") == "4"
+
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 64)  # a big host: capped
+    assert _option(run.web_command("h:1"), "--workers") == "8"
+    monkeypatch.setattr(run.os, "cpu_count", lambda: None)  # unknown: two
+    assert _option(run.web_command("h:1"), "--workers") == "2"
+    monkeypatch.setenv("WEB_WORKERS", "3")
+    monkeypatch.setenv("WEB_THREADS", "1")
+    command = run.web_command("h:1")
+    assert _option(command, "--workers") == "3" and _option(command, "--threads") == "1"
+
+
+def test_with_nothing_set_an_election_a_minute_ahead_is_left_to_the_planner_with_ticks_to_spare():
+    """The horizon's default: events scheduled a minute ahead (the README's example) are
+    published by a planner tick, together with the others of their instant, not one by one
+    on commit; and the planner still has several ticks to publish them in time."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SCHEDULING_HORIZON_SECONDS", "SCHEDULING_PLANNER_INTERVAL_SECONDS")}
+    code = ("import django, json; django.setup(); from django.conf import settings as s; "
+            "print(json.dumps([s.SCHEDULING_HORIZON_SECONDS, s.SCHEDULING_PLANNER_INTERVAL_SECONDS]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    horizon, interval = json.loads(result.stdout.strip().splitlines()[-1])
+    assert horizon < 60
+    assert horizon >= 5 * interval
