@@ -14,6 +14,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.sql import StagedRows
+
 from .models import Action, ActivityEntry
 
 
@@ -223,3 +225,33 @@ def record_bulk(entries: Iterable[Entry]) -> int:
                 [now, *columns],
             )
             return cursor.rowcount
+
+
+#: The log's columns as ``StagedRows`` takes them: (name, PostgreSQL type).
+COLUMNS = [("created_at", "timestamptz"), ("election_id", "bigint"), ("election_title", "varchar"),
+           ("root_id", "bigint"), ("tree_path", "text"), ("actor_id", "integer"), ("actor_name", "varchar"),
+           ("on_behalf_of_id", "integer"), ("on_behalf_of_name", "varchar"), ("action", "varchar"),
+           ("metadata", "jsonb")]
+
+
+def staged_entries(entries: Iterable[Entry], *, paths: dict[int, str], now) -> StagedRows:
+    """The rows of ``entries``, all stamped ``now``, ready to insert in a later transaction.
+
+    For elections that do not exist yet (a tree being created): ``paths`` gives each
+    election's ``tree_path``, as ``tree_paths`` will once they are written.
+    """
+    table = connection.ops.quote_name(ActivityEntry._meta.db_table)
+    encoded: dict[int, str] = {}  # the entries of a tree share a few metadata dicts
+
+    def metadata(value: dict) -> str:
+        if id(value) not in encoded:
+            encoded[id(value)] = _JSON.encode(value)
+        return encoded[id(value)]
+
+    entries = list(entries)
+    return StagedRows(table, COLUMNS, [
+        (now, e.election.pk, e.election.title[:200], root_of(paths[e.election.pk]), paths[e.election.pk],
+         getattr(e.actor, "pk", None), getattr(e.actor, "username", "") or "",
+         getattr(e.on_behalf_of, "pk", None), getattr(e.on_behalf_of, "username", "") or "",
+         str(e.action), metadata(e.metadata))
+        for e in entries])
