@@ -11,6 +11,7 @@ from django.db import connection
 from activity_log.models import Action, ActivityEntry
 from activity_log.services import tree_paths
 from config import sql
+from elections.errors import InvalidInput
 from elections.models import Election, ElectionGrant, Permission
 from scheduling import election_config
 from scheduling.election_config import import_election_config
@@ -157,7 +158,20 @@ def test_an_invalid_child_anywhere_creates_nothing(alice):
     before = counts()
     body = config()
     body["children"][1]["children"][0]["children"][0]["title"] = ""
-    with pytest.raises(Exception) as error:
+    with pytest.raises(InvalidInput) as error:
         import_election_config(body, actor=alice)
-    assert "children" in str(error.value.detail)
+    assert error.value.detail["children"]["1"]["children"]["0"]["children"]["0"]["title"]
     assert counts() == before
+
+
+@pytest.mark.django_db
+def test_more_elections_than_the_limit_are_refused_naming_it_and_nothing_is_created(alice, monkeypatch):
+    monkeypatch.setattr(election_config, "MAX_ELECTIONS", 8)
+    before = counts()
+    body = config()
+    body["children"].append({"title": "West"})
+    with pytest.raises(InvalidInput) as error:
+        import_election_config(body, actor=alice)
+    assert "at most 8: a top election and 7 under it" in str(error.value.detail["children"])
+    assert counts() == before
+    import_election_config(config(), actor=alice)  # 8 is allowed
