@@ -140,8 +140,10 @@ def _schedule(election: Election, times: dict[str, datetime], actor, now) -> lis
 
     Events due within the horizon are published when the transaction commits.
     """
-    return save_new_events([_new_event(election.pk, kind, event_at, actor, now)
-                            for kind, event_at in times.items()], now)
+    events = [_new_event(election.pk, kind, event_at, actor, now) for kind, event_at in times.items()]
+    for event in events:
+        event.election = election  # the callers' receivers read it without a query
+    return save_new_events(events, now)
 
 
 def _new_event(election_id: int, kind: str, event_at: datetime, actor, now) -> ScheduledEvent:
