@@ -14,6 +14,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.sql import StagedRows
+
 from .models import Action, ActivityEntry
 
 
@@ -187,39 +189,43 @@ def record_bulk(entries: Iterable[Entry]) -> int:
     """Append many rows in one statement, all stamped with the same time; returns how many.
 
     The same rows as ``record_many``, for large batches (a status change of a whole
-    tree): on PostgreSQL one ``INSERT … SELECT FROM unnest(column arrays)``, built
-    without a model instance per row, which cost more than the insert itself.
+    tree): on PostgreSQL one ``COPY`` (``staged_entries``), built without a model
+    instance per row, which cost more than the insert itself. Entries that share a
+    metadata dict have it encoded once.
     """
     entries = list(entries)
     if connection.vendor != "postgresql" or len(entries) < BULK_FROM:
         return len(record_many(entries))
-    names = ("election_id", "election_title", "root_id", "tree_path", "actor_id", "actor_name",
-             "on_behalf_of_id", "on_behalf_of_name", "action", "metadata")
     with transaction.atomic():
-        now = timezone.now()
         paths = tree_paths({e.election.pk for e in entries})
-        roots = {path: root_of(path) for path in set(paths.values())}
-        columns: list[list] = [[] for _ in names]
-        for e in entries:
-            pk, title, path = e.election.pk, e.election.title[:200], paths[e.election.pk]
-            row = (pk, title, roots[path], path, getattr(e.actor, "pk", None),
-                   getattr(e.actor, "username", "") or "", getattr(e.on_behalf_of, "pk", None),
-                   getattr(e.on_behalf_of, "username", "") or "", str(e.action))
-            row += (_JSON.encode(e.metadata),)
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        table = connection.ops.quote_name(ActivityEntry._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""INSERT INTO {table} (created_at, {", ".join(names)})
-                    SELECT %s, u.election_id, u.title, u.root_id, u.tree_path, u.actor_id, u.actor_name,
-                           u.obo_id, u.obo_name, u.action, u.metadata::jsonb
-                    FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::varchar[], %s::integer[],
-                                %s::varchar[], %s::integer[], %s::varchar[], %s::varchar[], %s::text[])
-                         WITH ORDINALITY
-                         AS u(election_id, title, root_id, tree_path, actor_id, actor_name, obo_id,
-                              obo_name, action, metadata, n)
-                    ORDER BY u.n""",
-                [now, *columns],
-            )
-            return cursor.rowcount
+        return staged_entries(entries, paths=paths, now=timezone.now()).insert()
+
+
+#: The log's columns as ``StagedRows`` takes them: (name, PostgreSQL type).
+COLUMNS = [("created_at", "timestamptz"), ("election_id", "bigint"), ("election_title", "varchar"),
+           ("root_id", "bigint"), ("tree_path", "text"), ("actor_id", "integer"), ("actor_name", "varchar"),
+           ("on_behalf_of_id", "integer"), ("on_behalf_of_name", "varchar"), ("action", "varchar"),
+           ("metadata", "jsonb")]
+
+
+def staged_entries(entries: Iterable[Entry], *, paths: dict[int, str], now) -> StagedRows:
+    """The rows of ``entries``, all stamped ``now``, ready to insert in a later transaction.
+
+    For elections that do not exist yet (a tree being created): ``paths`` gives each
+    election's ``tree_path``, as ``tree_paths`` will once they are written.
+    """
+    table = connection.ops.quote_name(ActivityEntry._meta.db_table)
+    encoded: dict[int, str] = {}  # the entries of a tree share a few metadata dicts
+
+    def metadata(value: dict) -> str:
+        if id(value) not in encoded:
+            encoded[id(value)] = _JSON.encode(value)
+        return encoded[id(value)]
+
+    entries = list(entries)
+    return StagedRows(table, COLUMNS, [
+        (now, e.election.pk, e.election.title[:200], root_of(paths[e.election.pk]), paths[e.election.pk],
+         getattr(e.actor, "pk", None), getattr(e.actor, "username", "") or "",
+         getattr(e.on_behalf_of, "pk", None), getattr(e.on_behalf_of, "username", "") or "",
+         str(e.action), metadata(e.metadata))
+        for e in entries])

@@ -19,6 +19,7 @@ from django.utils import timezone
 from activity_log.models import Action
 from activity_log.presentation import format_utc
 from activity_log.services import record
+from config.sql import id_in
 from elections import signals as election_signals
 from elections.models import Status
 from scheduling import operations, runs
@@ -138,7 +139,7 @@ def on_statuses_changed(sender=None, *, changes: list, cause: str = "", **kwargs
     for change in changes:
         by_event.setdefault(f"election.{change.to_status}", []).append(change.election_id)
     changed_ids = {c.election_id for c in changes}
-    candidates = _active(Automation.objects.filter(election_id__in=changed_ids)) | _active(
+    candidates = _active(Automation.objects.filter(id_in("election_id", changed_ids))) | _active(
         Automation.objects.filter(election__isnull=True))
     specs = []
     tops = None
@@ -165,7 +166,7 @@ def _tops(ids: set[int]) -> set[int]:
     """The ids whose parent is not among ``ids`` (the top of each cascade)."""
     from elections.models import Election
 
-    parents = dict(Election.objects.filter(pk__in=ids).values_list("pk", "parent_id"))
+    parents = dict(Election.objects.filter(id_in("pk", ids)).values_list("pk", "parent_id"))
     return {pk for pk in ids if parents.get(pk) not in ids}
 
 

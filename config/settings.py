@@ -153,9 +153,10 @@ if os.environ.get("CACHE_URL", "").startswith("redis://"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": os.environ["CACHE_URL"]}}
 
-# Django's default, stated: a bigger request body is refused (the API answers 413 in JSON).
-# 2.5 MB holds a configuration of the 20,000 elections one upload may create.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# A bigger request body is refused (the API answers 413 in JSON; Django's default is 2.5 MB).
+# 6 MiB holds a configuration of the 100,001 elections one upload may create (a top election
+# and 100,000 children with their titles take about 3.5 MB; each child's own schedule adds ~110 bytes).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6_291_456
 
 # --- REST framework ----------------------------------------------------------
 REST_FRAMEWORK = {

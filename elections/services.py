@@ -214,10 +214,12 @@ def save_transitions(transitions: list[Transition], *, also_record: Iterable[Ent
     now = timezone.now()
     for status, pks in by_status.items():
         Election.objects.filter(id_in("pk", pks)).update(status=status, updated_at=now)
+    metadata: dict[tuple[int, str], dict] = {}  # one dict per transition and status: encoded once
     record_bulk([
         *(Entry(Action.STATUS_CHANGED, ElectionRef(c.election_id, c.title), t.actor, t.on_behalf_of,
-                {"from": c.from_status, "to": c.to_status, "action": t.action, **t.metadata})
-          for t in transitions for c in t.changes),
+                metadata.get((i, c.from_status)) or metadata.setdefault((i, c.from_status), {
+                    "from": c.from_status, "to": c.to_status, "action": t.action, **t.metadata}))
+          for i, t in enumerate(transitions) for c in t.changes),
         *also_record,
     ])
     if statuses_changed.has_listeners(Election):

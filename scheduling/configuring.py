@@ -140,21 +140,49 @@ def _schedule(election: Election, times: dict[str, datetime], actor, now) -> lis
 
     Events due within the horizon are published when the transaction commits.
     """
-    due_from = now + horizon()
-    events = ScheduledEvent.objects.bulk_create([
-        ScheduledEvent(
-            election=election, kind=kind, event_at=event_at, scheduled_by=actor,
-            # Due now: this transaction publishes it on commit, so it claims the row as
-            # the planner does; else a tick between commit and publish would send it twice.
-            # Should this process die before publishing, the planner sends it when the claim ends.
-            next_dispatch_at=now + redispatch_after() if event_at <= due_from else event_at - horizon(),
-        )
-        for kind, event_at in times.items()
-    ])
-    due = [event for event in events if event.event_at <= due_from]
+    events = [_new_event(election.pk, kind, event_at, actor, now) for kind, event_at in times.items()]
+    for event in events:
+        event.election = election  # the callers' receivers read it without a query
+    return save_new_events(events, now)
+
+
+def _new_event(election_id: int, kind: str, event_at: datetime, actor, now) -> ScheduledEvent:
+    due_now = event_at <= now + horizon()
+    return ScheduledEvent(
+        election_id=election_id, kind=kind, event_at=event_at, scheduled_by=actor, created_at=now,
+        # Due now: this transaction publishes it on commit, so it claims the row as
+        # the planner does; else a tick between commit and publish would send it twice.
+        # Should this process die before publishing, the planner sends it when the claim ends.
+        next_dispatch_at=now + redispatch_after() if due_now else event_at - horizon(),
+    )
+
+
+def save_new_events(events: list[ScheduledEvent], now) -> list[ScheduledEvent]:
+    """Insert events built by ``new_events`` (or ``_new_event``) in the caller's transaction, and
+    publish on commit those due within the horizon; returns them."""
+    events = ScheduledEvent.objects.bulk_create(events, batch_size=2000)
+    due = [event for event in events if event.event_at <= now + horizon()]
     if due:
         transaction.on_commit(lambda: dispatching.publish(due))
     return events
+
+
+def new_events(schedules: list[tuple[ElectionRef, dict[str, datetime | None]]], *, actor, now,
+               ) -> tuple[list[ScheduledEvent], list[Entry]]:
+    """The first events of elections being created (checked by the caller with ``rules``), not
+    saved, and their ``event_scheduled`` entries; ``save_new_events`` writes them.
+
+    A new election has no pending event to replace and no automation yet whose runs would
+    move with its events (``voting_events_changed`` has nothing to say about it).
+    """
+    events, entries = [], []
+    for ref, times in schedules:
+        for kind in Kind.VOTING:
+            if times.get(kind) is not None:
+                event = _new_event(ref.pk, kind, times[kind], actor, now)
+                events.append(event)
+                entries.append(Entry(Action.EVENT_SCHEDULED, ref, actor, None, event_metadata(event)))
+    return events, entries
 
 
 def _close(events: list[ScheduledEvent], state: str, reason: str, actor, now,

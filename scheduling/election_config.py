@@ -11,19 +11,23 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from activity_log.services import staged_entries
 from config.input import parse_id
 from elections.errors import InvalidInput
 from elections.models import Election, Permission, Status, time_zone_names
-from elections.selectors import user_can
-from elections.services import check_tree_depth, create_election
+from elections.new_trees import NewElection, NewTree
+from elections.selectors import ancestor_paths, user_can
+from elections.services import check_tree_depth
 
-from .configuring import configure, lock_with_ancestors
+from .configuring import lock_with_ancestors, new_events, save_new_events
 from .models import Kind
 from .rules import Window, election_name, own_schedule_errors, stored_windows, window_errors
 from .validation import scheduled_events_and_errors
 
 FIELDS = ("title", "description", "parent", "children", "scheduled_events", "time_zone")
-MAX_ELECTIONS = 20_000
+CHILD_FIELDS = tuple(f for f in FIELDS if f != "parent")
+#: A top election and 100,000 children: what benchmark 10 measured (docs/benchmarks.md).
+MAX_ELECTIONS = 100_001
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def register_section(key: str, section: Section) -> None:
 
 
 def _fields(top: bool) -> tuple[str, ...]:
-    own = FIELDS if top else tuple(f for f in FIELDS if f != "parent")
+    own = FIELDS if top else CHILD_FIELDS
     return (*own, *SECTIONS)
 
 
@@ -61,6 +65,7 @@ class ElectionSpec:
     children: list["ElectionSpec"] = field(default_factory=list)
     time_zone: str | None = None  # None: the parent's, or TIME_ZONE at the top
     sections: dict[str, object] = field(default_factory=dict)
+    index_in_parent: int = 0
 
 
 def import_election_config(config, *, actor) -> Election:
@@ -73,26 +78,81 @@ def import_election_config(config, *, actor) -> Election:
     ancestors', the ones in the upload and the stored ones above ``parent``). Raises
     ``InvalidInput`` with all of them, keyed like the input (children by index), and
     creates nothing when any part is wrong.
+
+    The check, and building every row, happen before the transaction that writes the
+    tree (on SQLite, outside the one write lock). That transaction locks ``parent`` and
+    its ancestors, checks the configuration again if their schedules changed meanwhile,
+    and writes the whole tree with a few statements (``NewTree``, ``StagedRows``).
     """
     parent = _editable_parent(config, actor)
     check_tree_depth(parent, _levels(config))
-    with transaction.atomic():
+    above = _stored_windows_above(parent, lock=False)
+    specs = _preorder(_checked(config, above))
+    now = timezone.now()
+    tree = NewTree([NewElection(spec.title, spec.description, parent_index, spec.time_zone)
+                    for spec, parent_index in specs], parent=parent, actor=actor, now=now)
+    events, scheduled = new_events([(tree.refs[i], spec.events) for i, (spec, _) in enumerate(specs)
+                                    if any(spec.events.values())], actor=actor, now=now)
+    log = staged_entries([*tree.log, *scheduled], paths=tree.paths, now=now)
+    with tree.rows, log, transaction.atomic():
         # the parent and its ancestors stay locked until the tree is written, so the
-        # windows checked below are still the stored ones when configure checks again
-        above = _stored_windows_above(parent)
-        spec, errors = _parse(config, counter=[0], path=(), above=above, now=timezone.now())
-        if errors:
-            raise InvalidInput(errors)
-        return _create(spec, parent, actor, path=[])
+        # windows checked are still the stored ones when it commits
+        locked_above = _stored_windows_above(parent)
+        if locked_above != above:
+            _checked(config, locked_above)
+        top = tree.write()
+        save_new_events(events, now)
+        log.insert()
+        with_sections = [i for i, (spec, _) in enumerate(specs) if spec.sections]
+        created = Election.objects.in_bulk([tree.refs[i].pk for i in with_sections])
+        for i in with_sections:
+            _apply_sections(specs[i][0], created[tree.refs[i].pk], actor, _index_path(specs, i))
+        return top
 
 
-def _stored_windows_above(parent: Election | None) -> list[Window]:
-    """The pending voting times of ``parent`` and its ancestors, nearest first, locking them."""
+def _checked(config, above: list[Window]) -> "ElectionSpec":
+    """The parsed configuration; raises ``InvalidInput`` with every problem in it."""
+    spec, errors = _parse(config, counter=[0], path=(), above=above, now=timezone.now())
+    if errors:
+        raise InvalidInput(errors)
+    return spec
+
+
+def _preorder(spec: "ElectionSpec") -> list[tuple["ElectionSpec", int | None]]:
+    """Every election of the tree, each parent before its children, with its parent's index
+    (None for the top); sets each spec's ``index_in_parent`` for error paths. No recursion."""
+    ordered: list[tuple[ElectionSpec, int | None]] = [(spec, None)]
+    stack = [0]
+    while stack:
+        index = stack.pop()
+        children = ordered[index][0].children
+        for position, child in enumerate(children):
+            child.index_in_parent = position
+            ordered.append((child, index))
+        stack.extend(range(len(ordered) - len(children), len(ordered)))
+    return ordered
+
+
+def _index_path(specs, index: int) -> list[str]:
+    """``["children", "3", "children", "0"]`` for the election at ``index`` of ``_preorder``."""
+    path: list[str] = []
+    while specs[index][1] is not None:
+        path[:0] = ["children", str(specs[index][0].index_in_parent)]
+        index = specs[index][1]
+    return path
+
+
+def _stored_windows_above(parent: Election | None, *, lock: bool = True) -> list[Window]:
+    """The pending voting times of ``parent`` and its ancestors, nearest first; ``lock`` locks
+    them for the caller's transaction."""
     if parent is None:
         return []
     try:
-        path = [parent.pk, *lock_with_ancestors(parent.pk).ancestor_ids]
-    except Election.DoesNotExist:  # deleted since it was read
+        if lock:
+            path = [parent.pk, *lock_with_ancestors(parent.pk).ancestor_ids]
+        else:
+            path = ancestor_paths([parent.pk])[parent.pk]
+    except (Election.DoesNotExist, KeyError):  # deleted since it was read
         raise InvalidInput({"parent": [
             f"Election #{parent.pk} no longer exists; choose another parent."]}) from None
     windows = stored_windows(path)
@@ -144,7 +204,8 @@ def _parse(config, *, counter: list[int], path: tuple[int, ...], above: list[Win
     counter[0] += 1
     if counter[0] > MAX_ELECTIONS:
         raise InvalidInput({"children": [
-            f"Too many elections in one configuration (at most {MAX_ELECTIONS}); upload it in parts."
+            f"Too many elections in one configuration (at most {MAX_ELECTIONS:,}: a top election and "
+            f"{MAX_ELECTIONS - 1:,} under it); upload it in parts."
         ]})
     errors: dict = {}
     allowed = _fields(top=not path)
@@ -166,12 +227,16 @@ def _parse(config, *, counter: list[int], path: tuple[int, ...], above: list[Win
     if time_zone is not None and (not isinstance(time_zone, str) or time_zone not in time_zone_names()):
         errors["time_zone"] = [f"Unknown time zone {str(time_zone)[:64]!r}; use an IANA name such as "
                                "Europe/Paris, or leave it out."]
-    events, event_errors = scheduled_events_and_errors(config.get("scheduled_events"), partial=False)
-    window = _check_events(events, event_errors, above, now,
-                           name=election_name(title.strip() if isinstance(title, str) else "(no title)",
-                                              where=f"at {_where(path)} in this upload"))
-    if event_errors:
-        errors["scheduled_events"] = event_errors
+    if config.get("scheduled_events") is None:  # most children of a big tree: nothing to check
+        events, below = dict.fromkeys(Kind.VOTING), above
+    else:
+        events, event_errors = scheduled_events_and_errors(config["scheduled_events"], partial=False)
+        window = _check_events(events, event_errors, above, now,
+                               name=election_name(title.strip() if isinstance(title, str) else "(no title)",
+                                                  where=f"at {_where(path)} in this upload"))
+        below = [window, *above] if window.times else above
+        if event_errors:
+            errors["scheduled_events"] = event_errors
     sections = {}
     for key, section in SECTIONS.items():
         if config.get(key) is not None:
@@ -187,7 +252,7 @@ def _parse(config, *, counter: list[int], path: tuple[int, ...], above: list[Win
         child_errors = {}
         for index, child in enumerate(children_config):
             spec, errors_of_child = _parse(child, counter=counter, path=(*path, index),
-                                           above=[window, *above], now=now)
+                                           above=below, now=now)
             children.append(spec)
             if errors_of_child:
                 child_errors[str(index)] = errors_of_child
@@ -217,26 +282,12 @@ def _check_events(events: dict, errors: dict, above: list[Window], now: datetime
     return Window(name, {kind: at for kind, at in target.items() if at is not None and kind not in errors})
 
 
-def _create(spec: ElectionSpec, parent, actor, path: list[str]) -> Election:
-    election = create_election(title=spec.title, description=spec.description, parent=parent,
-                               created_by=actor)
-    time_zone = spec.time_zone or (parent.time_zone if parent is not None else None)
-    if time_zone and time_zone != election.time_zone:
-        Election.objects.filter(pk=election.pk).update(time_zone=time_zone)
-        election.time_zone = time_zone
-    if any(spec.events.values()):
-        try:
-            configure(election, spec.events, actor=actor, replace=True)
-        except InvalidInput as exc:
-            raise InvalidInput(_nest([*path, "scheduled_events"], exc.detail)) from exc
+def _apply_sections(spec: ElectionSpec, election: Election, actor, path: list[str]) -> None:
     for key, parsed in spec.sections.items():
         try:
             SECTIONS[key].apply(election, parsed, actor)
         except InvalidInput as exc:
             raise InvalidInput(_nest(path, {key: exc.detail.get(key, exc.detail)})) from exc
-    for index, child in enumerate(spec.children):
-        _create(child, election, actor, [*path, "children", str(index)])
-    return election
 
 
 def _nest(path: list[str], detail: dict) -> dict:
