@@ -599,3 +599,7 @@ BENCHMARKS[7] = ("100,000 emails to a local SMTP server", _email_flood)
 from .as_users_start import as_users_start  # noqa: E402 (it uses the helpers above)
 
 BENCHMARKS[8] = ("as users start it: make run, elections through the API", as_users_start)
+
+from .peer import peer  # noqa: E402 (likewise)
+
+BENCHMARKS[11] = ("side by side: django-celery-beat, seed's ETA tasks", peer)
