@@ -601,5 +601,7 @@ from .as_users_start import as_users_start  # noqa: E402 (it uses the helpers ab
 BENCHMARKS[8] = ("as users start it: make run, elections through the API", as_users_start)
 
 from .peer import peer  # noqa: E402 (likewise)
+from .scale_out import scale_out  # noqa: E402 (likewise)
 
 BENCHMARKS[11] = ("side by side: django-celery-beat, seed's ETA tasks", peer)
+BENCHMARKS[12] = ("scale-out: 1 or 2 workers, 1 or 2 beats", scale_out)
