@@ -215,7 +215,7 @@ def run_peer(ctx: Context, env: dict[str, str], n: int, k: int) -> dict:
         started.append(beat)
         wait_until(lambda: _ticks(tick_log, t1), timeout=120, message="the restarted peer beat's first tick")
         restart_s = _ticks(tick_log, t1)[0][0] - t1
-        time.sleep(ctx.size(5, 8))
+        time.sleep(ctx.size(3, 8))
         wait_until(lambda: _settled(lambda: _peer_counts(ids)), timeout=120, interval=0.5,
                    message="the restarted peer beat to stop sending")
         after_crash = _peer_counts(ids)
@@ -277,7 +277,7 @@ def run_product(ctx: Context, n: int, k: int) -> dict:
         wait_until(lambda: PlannerHeartbeat.objects.filter(last_tick_at__gt=t1).exists(), timeout=60,
                    message="the restarted beat's first planner tick")
         restart_s = (PlannerHeartbeat.objects.get().last_tick_at - t1).total_seconds()
-        time.sleep(ctx.size(5, 8))
+        time.sleep(ctx.size(3, 8))
         after_crash = _product_counts(ids)
     finally:
         for process in reversed(started):
@@ -315,7 +315,7 @@ def run_seed(ctx: Context, env: dict[str, str], n: int, k: int) -> dict:
     _reset_all()
     _queue(env, "purge")
     queue = env["CELERY_QUEUE"]
-    window = ctx.size(15, 30)
+    window = ctx.size(8, 30)
     started = []
     try:
         worker = processes.celery("worker", env, ctx.log_dir, SEED_WORKER).start()
@@ -365,9 +365,13 @@ def run_seed(ctx: Context, env: dict[str, str], n: int, k: int) -> dict:
 # --- the benchmark -------------------------------------------------------------------------------
 
 def peer(ctx: Context) -> dict:
+    import importlib.util
+
+    if importlib.util.find_spec("django_celery_beat") is None:
+        raise RuntimeError('needs django-celery-beat: pip install -e ".[bench]" (make bench does)')
     sizes = ([int(x) for x in ctx.env["BENCH_PEER_SIZES"].split(",")] if ctx.env.get("BENCH_PEER_SIZES")
-             else ctx.size([2_000], [1_000, 10_000, 100_000]))
-    k = int(ctx.env.get("BENCH_PEER_INSTANT") or ctx.size(200, 1_000))
+             else ctx.size([1_000], [1_000, 10_000, 100_000]))
+    k = int(ctx.env.get("BENCH_PEER_INSTANT") or ctx.size(100, 1_000))
     env = _peer_env(ctx)
     _migrate_peer(env)
     rows = []
