@@ -626,3 +626,9 @@ BENCHMARKS[8] = ("as users start it: make run, elections through the API", as_us
 from .big_trees import big_trees  # noqa: E402 (it uses the helpers above)
 
 BENCHMARKS[10] = ("tree of 100,000 children from an upload", big_trees)
+
+from .peer import peer  # noqa: E402 (likewise)
+from .scale_out import scale_out  # noqa: E402 (likewise)
+
+BENCHMARKS[11] = ("side by side: django-celery-beat, seed's ETA tasks", peer)
+BENCHMARKS[12] = ("scale-out: 1 or 2 workers, 1 or 2 beats", scale_out)
