@@ -42,7 +42,6 @@ urlpatterns = [
     # The admin's log-in, answering 429 when the login limiter refuses (before admin.site.urls).
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
-    path("", include("automations.page_urls")),
     path("", include("notifications.urls")),
     path("", include("automations.page_urls")),
     path("", include("scheduling.urls")),

@@ -275,8 +275,8 @@
       } else {
         var at = wallToInstant(value, zone());
         if (!at.exists) {
-          problems["when.at"] = value.slice(11, 16) + " does not exist on that day in " + zone() +
-            " (the clocks jump forward); choose another time.";
+          problems["when.at"] = value.slice(11, 16) + " does not exist on " + wallWords(value).slice(4, -6) +
+            " in " + zone() + " (the clocks jump forward); choose another time.";
         } else {
           when = { at: value.slice(0, 16) + ":00" + offsetText(at.offset) };
         }

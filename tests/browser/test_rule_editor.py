@@ -201,6 +201,15 @@ def test_a_run_at_0230_in_paris_on_28_march_2027_warns_that_it_moves_to_0300(mak
     expect(rows.nth(2).locator("td").nth(1)).to_have_text("28 Mar 2027 01:00 UTC")
     expect(rows.nth(3).locator("td").nth(1)).to_have_text("29 Mar 2027 00:30 UTC")
 
+    # a one-off date in that gap is refused beside the date before anything is sent
+    dialog.get_by_label("Runs", exact=True).select_option("at")
+    dialog.get_by_label("Date and time (in the time zone below)").fill("2027-03-28T02:30")
+    expect(dialog.locator("#rule-at-error")).to_have_text(
+        "02:30 does not exist on 28 Mar 2027 in Europe/Paris (the clocks jump forward); choose another time.")
+    dialog.get_by_label("Date and time (in the time zone below)").fill("2027-03-28T03:00")
+    expect(dialog.locator("#rule-at-error")).to_have_text("")
+    expect(preview_rows(dialog).first).to_have_text("Sun 28 Mar 2027 03:00 Europe/Paris28 Mar 2027 01:00 UTC")
+
 
 def test_errors_show_beside_their_fields_and_the_dialog_stays_open(make_user, open_page):
     root = make_user("root", superuser=True)
