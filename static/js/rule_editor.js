@@ -767,6 +767,19 @@
     open(button);
   });
 
+  /** Tab and Shift+Tab go round the dialog's own controls (the modal already makes the page
+   *  behind it inert; this keeps focus from leaving for the browser's toolbar). */
+  dialog.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") { return; }
+    var focusable = Array.prototype.filter.call(dialog.querySelectorAll(
+      "input, select, textarea, button, summary, [href], [tabindex]:not([tabindex='-1'])"
+    ), function (el) { return !el.disabled && el.getClientRects().length && visible(el); });
+    if (!focusable.length) { return; }
+    var first = focusable[0];
+    var last = focusable[focusable.length - 1];
+    if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+  });
   $("rule-cancel").addEventListener("click", function () { dialog.close(); });
   dialog.addEventListener("close", function () {
     clearTimeout(state.previewTimer);

@@ -214,7 +214,15 @@ def test_a_run_at_0230_in_paris_on_28_march_2027_warns_that_it_moves_to_0300(mak
 def test_errors_show_beside_their_fields_and_the_dialog_stays_open(make_user, open_page):
     root = make_user("root", superuser=True)
     page = open_page(root)
-    dialog = open_global_editor(page)
+    page.goto("/automations/")
+    page.get_by_role("button", name="Add a global automation").focus()
+    page.keyboard.press("Enter")  # opened from the keyboard
+    dialog = page.get_by_role("dialog", name="New automation")
+    expect(dialog.get_by_label("Name")).to_be_focused()
+    for key in ["Tab"] * 60 + ["Shift+Tab"] * 60:  # focus goes round inside the dialog, never out
+        page.keyboard.press(key)
+        assert page.evaluate("document.activeElement.closest('dialog') !== null"), key
+    expect(dialog.get_by_label("Time zone", exact=True)).to_have_value("UTC")
     cron = dialog.get_by_label("Cron rule", exact=True)
     cron.fill("0 25 * * *")
     # the live preview already names the field
