@@ -50,18 +50,11 @@ def wall_words(instant: datetime, zone: ZoneInfo) -> str:
     return f"{t:%a} {t.day} {MONTHS[t.month - 1]} {t.year} {t:%H:%M} {zone.key}"
 
 
-def add_reminder_button(page, election_id):
-    """The Reminders panel (another branch) owns the dashboard's button; the contract is the data
-    attributes, so the test puts such a button on the page and clicks it."""
-    page.evaluate("""(id) => {
-        const button = document.createElement("button");
-        button.type = "button"; button.id = "test-add-reminder"; button.textContent = "Add a reminder";
-        button.setAttribute("data-rule-editor-new", ""); button.setAttribute("data-election", String(id));
-        document.querySelector("main").appendChild(button);
+def listen_for_saves(page):
+    page.evaluate("""() => {
         window.__saved = [];
         document.addEventListener("automation:saved", (e) => window.__saved.push(e.detail));
-    }""", election_id)
-    return page.locator("#test-add-reminder")
+    }""")
 
 
 def open_global_editor(page):
@@ -85,7 +78,9 @@ def test_a_relative_reminder_made_in_the_dialog_is_saved_with_its_run(alice, ope
     scheduling.configure(election, {"end_voting": end}, actor=alice, replace=False)
     page = open_page(alice)
     page.goto(f"/elections/{election.pk}/")
-    add_reminder_button(page, election.pk).click()
+    listen_for_saves(page)
+    panel = page.locator("#automations-panel")
+    panel.get_by_role("button", name="Add a reminder").click()  # the panel's button (data-rule-editor-new)
     dialog = page.get_by_role("dialog", name="New automation")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Name")).to_be_focused()
@@ -130,6 +125,23 @@ def test_a_relative_reminder_made_in_the_dialog_is_saved_with_its_run(alice, ope
     listed = page.request.get(f"/api/elections/{election.pk}/automations/").json()["results"]
     assert [(a["name"], a["next_run_at"]) for a in listed] == [
         ("Remind the editors", run_at.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    words = panel.locator(f"[data-automation-id='{automation.pk}'] [data-sentence]")
+    expect(words).to_have_text(re.compile(
+        r"^Email voting-closes-soon to alice and edit-grant holders, 2 days before voting closes\s+"
+        rf"— next: {re.escape(wall_words(run_at, PARIS))}$"))
+
+    # the panel's Edit opens the same dialog with the rule loaded; a change moves the run
+    panel.get_by_role("button", name="Edit Remind the editors").click()
+    dialog = page.get_by_role("dialog", name="Change the automation")
+    expect(dialog.get_by_label("How long")).to_have_value("2")
+    expect(dialog.locator("#rule-offset-unit")).to_have_value("D")
+    expect(dialog.locator("#rule-users-chips")).to_contain_text("alice")
+    dialog.get_by_label("How long").fill("3")
+    dialog.get_by_role("button", name="Save the automation").click()
+    expect(dialog).to_be_hidden()
+    moved = wall_words(end - timedelta(days=3), PARIS)
+    expect(words).to_contain_text(f"3 days before voting closes — next: {moved}")
+    assert page.evaluate("window.__saved")[-1] == {"id": automation.pk, "election": election.pk}
 
 
 def test_the_presets_fill_the_cron_rule_and_the_preview_shows_the_next_five_runs(make_user, open_page):
