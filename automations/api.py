@@ -6,7 +6,7 @@ sees recipients and writes. Global automations: superusers only (others get 403)
 
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -27,6 +27,7 @@ from .serializers import (
     AutomationSerializer,
     PreviewInSerializer,
     PreviewOutSerializer,
+    RecipientSuggestionsSerializer,
     RunPatchSerializer,
     RunSerializer,
 )
@@ -150,8 +151,9 @@ class AutomationRunView(AutomationScope, APIView):
 
 
 class PreviewView(APIView):
-    """POST a ``when`` (and optionally an election and an instant to count from): its next five
-    runs, plain words and DST warnings. A refused rule gets the same 400 as on save."""
+    """POST a ``when`` (and optionally an election, an instant to count from and the reader's
+    time zone): its next five runs, plain words and DST warnings. A refused rule gets the same
+    400 as on save."""
 
     serializer_class = PreviewOutSerializer
 
@@ -162,9 +164,9 @@ class PreviewView(APIView):
         if data is None:
             raise InvalidInput({"non_field_errors": [
                 'Expected {"when": {...}, "election"?: id, "from"?: instant}.']})
-        unknown = sorted(str(k)[:60] for k in data if k not in ("when", "election", "from"))
+        unknown = sorted(str(k)[:60] for k in data if k not in ("when", "election", "from", "timezone"))
         if unknown:
-            raise InvalidInput({unknown[0]: ["Unknown field; send when, election and from."]})
+            raise InvalidInput({unknown[0]: ["Unknown field; send when, election, from and timezone."]})
         election = None
         if data.get("election") is not None:
             try:
@@ -181,8 +183,38 @@ class PreviewView(APIView):
                 raise InvalidInput({"from": [str(exc)]}) from None
         if "when" not in data:
             raise InvalidInput({"when": ['This field is required, e.g. {"cron_rule": "0 7 * * 1"}.']})
-        result = preview_module.preview(data["when"], election=election, start=start, now=now)
+        result = preview_module.preview(data["when"], election=election, start=start, now=now,
+                                        zone=data.get("timezone"))
         return Response(PreviewOutSerializer(result).data)
+
+
+class RecipientSuggestionsView(APIView):
+    """GET ``?q=al&election=5``: usernames and group names to pick as an automation's recipients
+    (at most 10 of each). With ``election``: you need schedule-events on it, and you see the
+    accounts and groups holding a grant on it or an ancestor (superusers: all). Without:
+    for global automations, superusers only."""
+
+    @extend_schema(parameters=[
+        OpenApiParameter("q", str, description="Part of the name (at most 150 characters)."),
+        OpenApiParameter("election", int, description="The election the automation belongs to."),
+    ], responses=RecipientSuggestionsSerializer)
+    def get(self, request):
+        query = (request.query_params.get("q") or "").strip()
+        if len(query) > 150:
+            raise InvalidInput({"q": ["Is longer than 150 characters; type part of a name."]})
+        raw = request.query_params.get("election") or ""
+        if raw:
+            try:
+                election_id = parse_id(raw)
+            except ValueError:
+                raise InvalidInput({"election": ["Must be the integer id of an election."]}) from None
+            election = access.election_for(request.user, election_id, Permission.SCHEDULE_EVENTS)
+        elif request.user.is_superuser:
+            election = None
+        else:
+            raise PermissionDenied("Only superusers may pick the recipients of global automations; "
+                                   "give the election's id.")
+        return Response(selectors.recipient_suggestions(request.user, election, query))
 
 
 class GlobalAutomationListView(AutomationListView):

@@ -6,4 +6,5 @@ from . import views
 
 urlpatterns = [
     path("elections/<int:pk>/automations/panel/", views.panel_fragment, name="election-automations-panel"),
+    path("automations/", views.global_automations, name="global-automations"),
 ]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from activity_log.presentation import format_seconds
+from elections.models import Permission
+from notifications.recipients import FLAGS
 from notifications.selectors import RunDelivery, delivery_of_runs
 from scheduling.configuring import pending_events
 from scheduling.models import ScheduledEvent, State
@@ -20,8 +22,8 @@ from scheduling.models import ScheduledEvent, State
 from . import selectors
 from .models import Automation
 from .planning import when_of
-from .validation import INTERNAL_PREFIX
-from .when import At, Cron, Relative, describe
+from .validation import INTERNAL_PREFIX, public_names
+from .when import ANCHORS, STATUS_EVENTS, USER_TRIGGERS, At, Cron, Relative, describe
 
 #: the operations that send email: their runs are "sent" or "not sent"; others "done" or "not run"
 EMAIL_OPERATIONS = frozenset({"send_email", "send_summary"})
@@ -193,3 +195,40 @@ def panel(election, *, zone: str, show_recipients: bool, past_limit: int = 20) -
     return {"items": items, "past": past,
             # changes with anything the panel shows: its script replaces the panel only then
             "version": hashlib.sha256(repr(shown).encode()).hexdigest()[:16]}
+
+
+# --- what the rule editor offers (templates/automations/_editor.html) -------------------------
+
+#: What each operation does, as the editor's checkboxes say it.
+OPERATION_LABELS = {
+    "send_email": "Send an email with a template",
+    "send_summary": "Send a summary of the election",
+    "suspend_voting": "Suspend voting",
+    "resume_voting": "Resume voting",
+    "maintenance": "Run the maintenance (prune old history)",
+}
+#: The recipients' flags, as the editor's "Advanced" checkboxes say them.
+FLAG_LABELS = {
+    "include_inactive_users": "Also people who have not logged in for a long time (inactive)",
+    "include_inactivated_users": "Also deactivated accounts (inactivated)",
+    "only_inactive_users": "Only inactive people",
+    "only_inactivated_users": "Only deactivated accounts",
+}
+
+
+def editor_choices() -> dict:
+    """What the rule editor offers, each operation with the scopes it is for (``election``,
+    ``global``, as the run engine's registry says)."""
+    scopes = {scope: set(public_names(scope)) for scope in ("election", "global")}
+    offered = scopes["election"] | scopes["global"]
+    operations = [{"name": name, "label": label,
+                   "scopes": " ".join(s for s in ("election", "global") if name in scopes[s])}
+                  for name, label in OPERATION_LABELS.items() if name in offered]
+    return {
+        "operations": operations,
+        "anchors": [{"name": name, "label": words} for name, words in ANCHORS.items()],
+        "status_events": [{"name": name, "label": words} for name, words in STATUS_EVENTS.items()],
+        "user_triggers": [{"name": name, "label": words} for name, words in USER_TRIGGERS.items()],
+        "grants": [{"name": value, "label": GRANT_WORDS[value]} for value in Permission.values],
+        "flags": [{"name": flag, "label": FLAG_LABELS[flag]} for flag in FLAGS],
+    }

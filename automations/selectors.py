@@ -1,7 +1,12 @@
-"""Reads: automations with their next run, and their runs, newest first."""
+"""Reads: automations with their next run, their runs (newest first), and the people an
+editor may pick as recipients."""
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery
 
+from elections.models import ElectionGrant, ElectionGroupGrant
+from elections.selectors import ancestor_paths
 from scheduling.models import Kind, ScheduledEvent, State
 
 from .models import Automation
@@ -57,3 +62,30 @@ def past_runs_of_election(election_id: int, limit: int = 20) -> list[ScheduledEv
     return list(ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, election_id=election_id)
                 .exclude(state=State.PENDING).select_related("toggled_by")
                 .order_by(F("finished_at").desc(nulls_last=True), "-event_at", "-id")[:limit])
+
+
+#: The most names of each kind ``recipient_suggestions`` returns.
+MAX_SUGGESTIONS = 10
+
+
+def recipient_suggestions(user, election, query: str, limit: int = MAX_SUGGESTIONS) -> dict:
+    """``{"users": [username…], "groups": [name…]}`` whose name contains ``query`` (any case),
+    at most ``limit`` of each, by name: what ``user`` may pick as recipients.
+
+    A superuser may pick any account and group. Anyone else (for an election; the caller has
+    checked their grant) picks among the accounts and groups holding a grant on the election
+    or an ancestor, their own or through a group: the people who may view it, the only ones
+    an automation's email reaches. Usernames only, never addresses.
+    """
+    users = get_user_model().objects.all()
+    groups = Group.objects.all()
+    if not user.is_superuser:
+        path = ancestor_paths([election.pk]).get(election.pk, [election.pk])
+        granted_groups = ElectionGroupGrant.objects.filter(election_id__in=path).values("group_id")
+        users = users.filter(Q(pk__in=ElectionGrant.objects.filter(election_id__in=path).values("user_id"))
+                             | Q(groups__in=granted_groups)).distinct()
+        groups = groups.filter(pk__in=granted_groups)
+    if query:
+        users, groups = users.filter(username__icontains=query), groups.filter(name__icontains=query)
+    return {"users": list(users.order_by("username").values_list("username", flat=True)[:limit]),
+            "groups": list(groups.order_by("name").values_list("name", flat=True)[:limit])}

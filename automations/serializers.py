@@ -99,15 +99,24 @@ class PreviewInSerializer(serializers.Serializer):
         fields = super().get_fields()
         fields["from"] = serializers.DateTimeField(required=False,
                                                    help_text="Count from here (default: now).")
+        fields["timezone"] = serializers.CharField(required=False, help_text=(
+            "IANA zone to read a rule that is not a cron rule in (default: the election's)."))
         return fields
 
 
 class PreviewRunSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     local = serializers.CharField(help_text="The same instant on the zone's wall clock, with its offset.")
+    note = serializers.CharField(required=False, help_text="How a DST change moved or dropped this run.")
 
 
 class PreviewOutSerializer(serializers.Serializer):
     next = PreviewRunSerializer(many=True)
     description = serializers.CharField()
     warnings = serializers.ListField(child=serializers.CharField())
+    timezone = serializers.CharField(help_text="The zone of ``local``: the cron rule's, else the reader's.")
+
+
+class RecipientSuggestionsSerializer(serializers.Serializer):
+    users = serializers.ListField(child=serializers.CharField(), help_text="Usernames, at most 10.")
+    groups = serializers.ListField(child=serializers.CharField(), help_text="Group names, at most 10.")

@@ -15,6 +15,8 @@ urlpatterns = [
          name="api-election-automation-run"),
     path("automations/", api.GlobalAutomationListView.as_view(), name="api-automations"),
     path("automations/preview/", api.PreviewView.as_view(), name="api-automation-preview"),
+    path("automations/recipient-suggestions/", api.RecipientSuggestionsView.as_view(),
+         name="api-automation-recipient-suggestions"),
     path("automations/<int:aid>/", api.GlobalAutomationDetailView.as_view(), name="api-automation"),
     path("automations/<int:aid>/runs/", api.GlobalAutomationRunsView.as_view(),
          name="api-automation-runs"),
