@@ -29,13 +29,19 @@ def display_zone(user, election=None) -> str:
     return chosen_zone(user) or getattr(election, "time_zone", "") or DEFAULT_ZONE
 
 
-def format_in_zone(value: datetime | None, zone: str, *, weekday: bool = True) -> str:
-    """``Tue 1 Dec 2026 09:00 Europe/Madrid`` (seconds only when not zero); '' for None."""
+def format_in_zone(value: datetime | None, zone: str, *, weekday: bool = True,
+                   hundredths: bool = False) -> str:
+    """``Tue 1 Dec 2026 09:00 Europe/Madrid`` (seconds only when not zero); '' for None.
+
+    ``hundredths``: always ``09:00:00.04``, to show how close to its time something ran."""
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     local = value.astimezone(ZoneInfo(zone))
-    clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
+    if hundredths:
+        clock = f"%H:%M:%S.{local.microsecond // 10000:02d}"
+    else:
+        clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
     day = f"{local:%a} " if weekday else ""
     return f"{day}{local.day} {local:%b %Y} {local.strftime(clock)} {zone}"
