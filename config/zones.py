@@ -2,6 +2,12 @@
 
 One rule for every page and email: the user's chosen zone ("My settings"), else the election's,
 else UTC. Times read ``Tue 1 Dec 2026 09:00 Europe/Madrid``; UTC goes on hover (``title``).
+The pages' scripts word them the same way in static/js/common.js (``ES.formatInZone``).
+
+Emails still word a time their own way (notifications.rendering.format_local,
+``Sat 12 Sep 2026, 11:26 CEST``: the email tests and the stored templates' readers expect the
+abbreviation), in the zone notifications.services.zone_of picks; moving them to ``format_in_zone``
+changes every email's text, so it is left for whoever owns the emails to decide.
 """
 
 from datetime import UTC, datetime
