@@ -171,11 +171,29 @@
     [/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z\b/g, function (iso) { return formatUTC(new Date(iso)); }]
   ];
   /** A server message in a person's words: statuses and kinds as words, task ids shortened, ISO
-   *  instants as "12 Sep 2026 09:26 UTC" (unless ``keepTimes``: the upload shows the JSON's form). */
-  function plainWords(message, keepTimes) {
+   *  instants as "12 Sep 2026 09:26 UTC" (unless ``keepTimes``: the upload shows the JSON's form),
+   *  or with ``zone``, every instant in that zone's words. */
+  function plainWords(message, keepTimes, zone) {
+    var text = String(message);
+    if (zone && !keepTimes) { text = inZone(text, zone); }
     return WORDS.reduce(function (text, pair, index) {
       return keepTimes && index === WORDS.length - 1 ? text : text.replace(pair[0], pair[1]);
-    }, String(message));
+    }, text);
+  }
+
+  var ISO_TIME = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g;
+  var UTC_WORDS = /\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2})(?::(\d{2}))? UTC\b/g;
+  /** The instants in ``text`` (ISO, or already in words as "12 Sep 2026 09:26 UTC") in ``zone``'s
+   *  words, like the server's ``plain_words:zone``. */
+  function inZone(text, zone) {
+    return text.replace(ISO_TIME, function (iso) {
+      var date = new Date(iso);
+      return isNaN(date.getTime()) ? iso : formatInZone(date, zone);
+    }).replace(UTC_WORDS, function (all, day, month, year, hour, minute, second) {
+      var index = MONTHS.indexOf(month);
+      if (index === -1) { return all; }
+      return formatInZone(new Date(Date.UTC(+year, index, +day, +hour, +minute, +(second || 0))), zone);
+    });
   }
 
   /** Only the messages of DRF-style errors, without the field names, in plain words. */

@@ -104,7 +104,7 @@
       time.setAttribute("data-zone", ZONE);
       time.textContent = line.when;
       item.appendChild(time);
-      item.appendChild(document.createTextNode(" (" + (line.detail ? ES.plainWords(line.detail) + ", " : "") + "task "));
+      item.appendChild(document.createTextNode(" (" + (line.detail ? ES.plainWords(line.detail, false, ZONE) + ", " : "") + "task "));
       var button = document.createElement("button");
       button.type = "button";
       button.className = "task-id";
