@@ -4,7 +4,9 @@ Plain strings only: templates escape them, so nothing here may build markup.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from config.zones import format_in_zone
 
 from .models import Action, ActivityEntry
 
@@ -16,8 +18,10 @@ ACTION_VERBS = {"start": "started", "stop": "stopped", "suspend": "suspended", "
 SHORT_TASK_ID = 8
 
 
-def format_utc(value) -> str:
-    """``12 Sep 2026 09:26 UTC`` (seconds shown only when not zero); '' for None."""
+def format_time(value, zone: str | None = None) -> str:
+    """A datetime (or an ISO string from an entry's metadata) as a page shows it in ``zone``
+    (``Tue 1 Dec 2026 18:00 Asia/Tokyo``, see config.zones); without a zone ``12 Sep 2026 09:26 UTC``,
+    as the CSV, emails and API messages read. '' for None; a string that is no time, as it is."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -25,11 +29,12 @@ def format_utc(value) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    pattern = "%H:%M:%S" if value.second or value.microsecond else "%H:%M"
-    return f"{value.day} {value:%b %Y} {value.strftime(pattern)} UTC"
+    return format_in_zone(value, zone or "UTC", weekday=zone is not None)
+
+
+def format_utc(value) -> str:
+    """``12 Sep 2026 09:26 UTC`` (seconds shown only when not zero); '' for None."""
+    return format_time(value)
 
 
 def format_seconds(seconds) -> str:
@@ -97,7 +102,7 @@ AUTOMATION_ACTIONS = {Action.AUTOMATION_CREATED, Action.AUTOMATION_CHANGED, Acti
                       Action.AUTOMATION_RUNS_MISSED}
 
 
-def describe_automation(entry: ActivityEntry) -> str:
+def describe_automation(entry: ActivityEntry, zone: str | None = None) -> str:
     """``alice created the automation “Remind observers”`` (or changed: its when, or deleted), or
     ``59 runs of “Every minute” missed while down (10:01 to 10:59 UTC), not sent``."""
     meta = entry.metadata or {}
@@ -113,16 +118,16 @@ def describe_automation(entry: ActivityEntry) -> str:
         return f"{who} deleted the automation {name}"
     count = meta.get("count") or 0
     runs = "run" if count == 1 else "runs"
-    span = format_utc(meta.get("first"))
+    span = format_time(meta.get("first"), zone)
     if meta.get("last") and meta.get("last") != meta.get("first"):
-        span += f" to {format_utc(meta.get('last'))}"
-    caught = (f"; the run of {format_utc(meta.get('caught_up_by'))} ran late for them"
+        span += f" to {format_time(meta.get('last'), zone)}"
+    caught = (f"; the run of {format_time(meta.get('caught_up_by'), zone)} ran late for them"
               if meta.get("caught_up_by") else "")
     return f"{count} {runs} of {name} missed while down ({span}), not sent{caught}"
 
 
-def describe(entry: ActivityEntry) -> str:
-    """The sentence a person reads for this entry."""
+def describe(entry: ActivityEntry, zone: str | None = None) -> str:
+    """The sentence a person reads for this entry, its times in ``zone`` (None: UTC, see format_time)."""
     meta = entry.metadata or {}
     who = entry.actor_name or "the system"
     kind = kind_words(meta.get("kind"))
@@ -130,12 +135,12 @@ def describe(entry: ActivityEntry) -> str:
     reason = meta.get("reason") or ""
     action = entry.action
     if action in AUTOMATION_ACTIONS:
-        return describe_automation(entry)
+        return describe_automation(entry, zone)
     if action == Action.EVENT_SCHEDULED:
-        return f"{who} scheduled {kind} for {format_utc(meta.get('event_at'))}"
+        return f"{who} scheduled {kind} for {format_time(meta.get('event_at'), zone)}"
     if action == Action.EVENT_REVOKED:
         sentence = f"task {task} revoked: {reason or meta.get('state') or 'no longer pending'}"
-        return f"{sentence} ({kind} for {format_utc(meta.get('event_at'))})"
+        return f"{sentence} ({kind} for {format_time(meta.get('event_at'), zone)})"
     if action == Action.EVENT_EXECUTED:
         sentence = f"{kind} ran {format_seconds(meta.get('lateness_seconds') or 0)} late"
         changed = meta.get("elections_changed")
@@ -153,7 +158,7 @@ def describe(entry: ActivityEntry) -> str:
     if action == Action.TASK_DISCARDED:
         return f"task {task} discarded: {reason}" if reason else f"task {task} discarded"
     if action in RUN_ACTIONS:
-        return describe_run(entry)
+        return describe_run(entry, zone)
     if action == Action.STATUS_CHANGED:
         before = STATUS_WORDS.get(meta.get("from"), meta.get("from") or "?")
         after = STATUS_WORDS.get(meta.get("to"), meta.get("to") or "?")
@@ -203,12 +208,12 @@ def run_counts(result: dict | None) -> str:
     return f"; {', '.join(parts)}" if parts else ""
 
 
-def describe_run(entry: ActivityEntry) -> str:
+def describe_run(entry: ActivityEntry, zone: str | None = None) -> str:
     """The sentence for a run's entry: ``run of “Remind voters” for 12 Sep 2026 09:26 UTC …``."""
     meta = entry.metadata or {}
     who = entry.actor_name or "the system"
     name = meta.get("automation") or f"automation {meta.get('automation_id', '?')}"
-    run = f"run of \u201c{name}\u201d for {format_utc(meta.get('event_at'))}"
+    run = f"run of \u201c{name}\u201d for {format_time(meta.get('event_at'), zone)}"
     reason = meta.get("reason") or ""
     action = entry.action
     if action == Action.RUN_SCHEDULED:
@@ -229,10 +234,10 @@ def describe_run(entry: ActivityEntry) -> str:
     return f"{run} failed: {meta.get('error') or reason}"
 
 
-def present(entries) -> list[Line]:
-    """The page's rows for these entries, in the order given."""
+def present(entries, zone: str | None = None) -> list[Line]:
+    """The page's rows for these entries, in the order given, their sentences' times in ``zone``."""
     return [
-        Line(entry=entry, sentence=describe(entry), actor=actor_of(entry),
+        Line(entry=entry, sentence=describe(entry, zone), actor=actor_of(entry),
              task_id=entry.task_id or "", short_task_id=short_task_id(entry.task_id))
         for entry in entries
     ]

@@ -7,12 +7,14 @@ this module does not import ``elections`` (imports point elections -> activity_l
 import csv
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 
 from config.input import parse_id
+from config.zones import display_zone
 
 from .models import Action
 from .presentation import actor_of, describe, present
@@ -22,7 +24,9 @@ PAGE_SIZE = 50
 
 
 def activity_page(request, *, election, tree: list, template: str = "activity_log/page.html"):
-    """Render the log of ``election`` and ``tree`` (it and every descendant, objects with pk and title)."""
+    """Render the log of ``election`` and ``tree`` (it and every descendant, objects with pk and title),
+    its times and its day filters in the page's zone (config.zones); the CSV stays in UTC."""
+    zone = display_zone(request.user, election)
     tree_ids = [item.pk for item in tree]
     action = request.GET.get("action") or ""
     if action not in Action.values:
@@ -35,10 +39,9 @@ def activity_page(request, *, election, tree: list, template: str = "activity_lo
     if election_id not in tree_ids:
         election_id, election_filter = None, ""
     entries = entries_for(election.pk, action=action or None, election_id=election_id)
-    since, until = date_from(request.GET, "from"), date_from(request.GET, "to")  # whole UTC days
+    since, until = date_from(request.GET, "from", zone), date_from(request.GET, "to", zone)  # whole days
     task_id = task_filter(request.GET)
-    entries = narrowed(entries, since=since, until=until + timedelta(days=1) if until else None,
-                       task_id=task_id)
+    entries = narrowed(entries, since=since, until=day_after(until) if until else None, task_id=task_id)
     if request.GET.get("format") == "csv":
         return activity_csv(entries, election)
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -51,7 +54,8 @@ def activity_page(request, *, election, tree: list, template: str = "activity_lo
         "selected_action": action,
         "selected_election": str(election_id) if election_id else "",
         "page": page,
-        "lines": present(page.object_list),
+        "lines": present(page.object_list, zone),
+        "zone": zone,
         "filter_query": query.urlencode(),
         "selected_from": since.date().isoformat() if since else "",
         "selected_to": until.date().isoformat() if until else "",
@@ -61,14 +65,20 @@ def activity_page(request, *, election, tree: list, template: str = "activity_lo
     })
 
 
-def date_from(query, name: str) -> datetime | None:
-    """The ``YYYY-MM-DD`` in ``query[name]`` as 00:00 UTC that day (the page shows times in UTC);
-    None when absent or not a date (the filter is then not applied, like an unknown election)."""
+def date_from(query, name: str, zone: str = "UTC") -> datetime | None:
+    """The ``YYYY-MM-DD`` in ``query[name]`` as 00:00 that day in ``zone`` (the zone the page shows
+    times in); None when absent or not a date (the filter is then not applied, like an unknown election)."""
     try:
         day = date.fromisoformat((query.get(name) or "")[:10])
     except ValueError:
         return None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
+
+
+def day_after(start: datetime) -> datetime:
+    """00:00 the next day in ``start``'s zone (23 or 25 hours later across a change of the clocks)."""
+    following = start.date() + timedelta(days=1)
+    return datetime(following.year, following.month, following.day, tzinfo=start.tzinfo)
 
 
 def task_filter(query) -> str:

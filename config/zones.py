@@ -2,6 +2,12 @@
 
 One rule for every page and email: the user's chosen zone ("My settings"), else the election's,
 else UTC. Times read ``Tue 1 Dec 2026 09:00 Europe/Madrid``; UTC goes on hover (``title``).
+The pages' scripts word them the same way in static/js/common.js (``ES.formatInZone``).
+
+Emails still word a time their own way (notifications.rendering.format_local,
+``Sat 12 Sep 2026, 11:26 CEST``: the email tests and the stored templates' readers expect the
+abbreviation), in the zone notifications.services.zone_of picks; moving them to ``format_in_zone``
+changes every email's text, so it is left for whoever owns the emails to decide.
 """
 
 from datetime import UTC, datetime
@@ -29,13 +35,19 @@ def display_zone(user, election=None) -> str:
     return chosen_zone(user) or getattr(election, "time_zone", "") or DEFAULT_ZONE
 
 
-def format_in_zone(value: datetime | None, zone: str, *, weekday: bool = True) -> str:
-    """``Tue 1 Dec 2026 09:00 Europe/Madrid`` (seconds only when not zero); '' for None."""
+def format_in_zone(value: datetime | None, zone: str, *, weekday: bool = True,
+                   hundredths: bool = False) -> str:
+    """``Tue 1 Dec 2026 09:00 Europe/Madrid`` (seconds only when not zero); '' for None.
+
+    ``hundredths``: always ``09:00:00.04``, to show how close to its time something ran."""
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     local = value.astimezone(ZoneInfo(zone))
-    clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
+    if hundredths:
+        clock = f"%H:%M:%S.{local.microsecond // 10000:02d}"
+    else:
+        clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
     day = f"{local:%a} " if weekday else ""
     return f"{day}{local.day} {local:%b %Y} {local.strftime(clock)} {zone}"

@@ -5,7 +5,7 @@ Access: 404 when the user may not view the election, 403 when a page needs more.
 
 import hashlib
 import json
-from datetime import UTC, timedelta
+from datetime import timedelta
 from functools import wraps
 
 from django.contrib import messages
@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from activity_log.presentation import format_seconds, short_task_id
 from activity_log.views import activity_page
 from config.input import max_body_megabytes
+from config.zones import display_zone, format_in_zone
 from scheduling.configuring import delete_election, pending_events
 from scheduling.election_config import MAX_ELECTIONS
 from scheduling.models import Kind, ScheduledEvent, State
@@ -94,15 +95,11 @@ HAPPENED_WORDS = {
 }
 
 
-def precise_utc(value) -> str:
-    """``12 Sep 2026 09:00:00.04 UTC``: to the hundredth, to show how close to its time it ran."""
-    value = value.astimezone(UTC)
-    return f"{value.day} {value:%b %Y %H:%M:%S}.{value.microsecond // 10000:02d} UTC"
-
-
-def what_happened(election_id: int) -> list[dict]:
-    """The last event of each kind that ran (or was skipped, or failed), newest first, in words:
-    ``{"text": "Voting opened at 12 Sep 2026 09:00:00.04 UTC", "detail": "40 ms late", "task_id", …}``."""
+def what_happened(election_id: int, zone: str) -> list[dict]:
+    """The last event of each kind that ran (or was skipped, or failed), newest first, in words, its
+    time to the hundredth (how close to its time it ran) in ``zone`` and in UTC for the hover:
+    ``{"text": "Voting opened", "at": ISO, "when": "Sat 12 Sep 2026 11:00:00.04 Europe/Paris",
+    "when_utc": "12 Sep 2026 09:00:00.04 UTC", "detail": "40 ms late", "task_id", …}``."""
     finished = (ScheduledEvent.objects.filter(election_id=election_id, kind__in=VOTING_KINDS,
                                               state__in=[State.DONE, State.SKIPPED, State.FAILED])
                 .order_by("-finished_at", "-pk"))
@@ -115,7 +112,9 @@ def what_happened(election_id: int) -> list[dict]:
         detail = event.reason or ""
         if event.state == State.DONE and event.lateness is not None:
             detail = f"{format_seconds(event.lateness.total_seconds())} late"
-        lines.append({"text": f"{HAPPENED_WORDS[(event.kind, event.state)]} at {precise_utc(at)}",
+        lines.append({"text": HAPPENED_WORDS[(event.kind, event.state)], "at": iso_utc(at),
+                      "when": format_in_zone(at, zone, hundredths=True),
+                      "when_utc": format_in_zone(at, "UTC", weekday=False, hundredths=True),
                       "detail": detail, "task_id": event.task_id,
                       "short_task_id": short_task_id(event.task_id), "state": event.state})
     return lines
@@ -230,7 +229,7 @@ def dashboard(request, pk: int):
     }
     return render(request, "elections/dashboard.html", {
         "election": election, "children": children, "child_rows": child_rows,
-        "happened": what_happened(election.pk),
+        "happened": what_happened(election.pk, display_zone(request.user, election)),
         "start": start, "stop": stop, "status_actions": status_actions,
         "can_schedule": Permission.SCHEDULE_EVENTS in permissions,
         "kinds": [{"value": kind.value, "label": kind.label} for kind in Kind.VOTING],
@@ -253,7 +252,7 @@ def summary(request, pk: int):
                    for kind in VOTING_KINDS},
         "children": list(election.children.order_by("pk").values_list("pk", "status")),
         "descendants": tree_status_counts(election),
-        "happened": what_happened(election.pk),
+        "happened": what_happened(election.pk, display_zone(request.user, election)),
     }, separators=(",", ":"))
     etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:

@@ -1,4 +1,5 @@
-"""Filters for the pages: times in UTC for people, ISO 8601 for machines, durations."""
+"""Filters for the pages: times in the page's zone for people (``{% moment %}``), ISO 8601 for
+machines, durations, stored sentences in a person's words."""
 
 import re
 from datetime import UTC, datetime
@@ -6,7 +7,7 @@ from datetime import UTC, datetime
 from django import template
 from django.utils.html import format_html
 
-from activity_log.presentation import format_seconds, format_utc, short_task_id
+from activity_log.presentation import format_seconds, format_time, format_utc, short_task_id
 from config import zones
 from elections import selectors
 
@@ -49,6 +50,9 @@ def viewable_parent(context, election):
 
 _UUID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 _ISO = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
+#: a time some code stored already in words, ``12 Sep 2026 09:26 UTC`` (a weekday before it or not)
+_UTC_WORDS = re.compile(r"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?"
+                        r"(\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}(?::\d{2})?) UTC\b")
 _WORDS = [
     (re.compile(r"\bnotstarted\b"), "not started"),
     (re.compile(r"\bstart_voting\b"), "voting opens"),
@@ -58,22 +62,34 @@ _WORDS = [
 ]
 
 
-def _iso_words(match) -> str:
+def _iso_words(match, zone: str | None) -> str:
     try:
-        return format_utc(datetime.fromisoformat(match.group(0).replace("Z", "+00:00")))
+        return format_time(datetime.fromisoformat(match.group(0).replace("Z", "+00:00")), zone)
     except ValueError:
         return match.group(0)
 
 
+def _utc_words(match, zone: str) -> str:
+    try:
+        moment = datetime.strptime(match.group(1), "%d %b %Y %H:%M:%S" if match.group(1).count(":") == 2
+                                   else "%d %b %Y %H:%M").replace(tzinfo=UTC)
+    except ValueError:
+        return match.group(0)
+    return format_time(moment, zone)
+
+
 @register.filter
-def plain_words(value) -> str:
+def plain_words(value, zone: str | None = None) -> str:
     """A stored sentence or reason in a person's words: ``notstarted`` -> ``not started``, kinds as
-    words, ISO instants as ``12 Sep 2026 09:26 UTC``, task ids shortened (the Task column and the
-    task button hold the full id). Plain text in, plain text out: the template escapes it."""
+    words, task ids shortened (the Task column and the task button hold the full id), and instants
+    (ISO, or stored as ``12 Sep 2026 09:26 UTC``) in the page's ``zone`` (``{{ text|plain_words:zone }}``;
+    without one, in UTC). Plain text in, plain text out: the template escapes it."""
     text = str(value or "")
     for pattern, words in _WORDS:
         text = pattern.sub(words, text)
-    text = _ISO.sub(_iso_words, text)
+    text = _ISO.sub(lambda match: _iso_words(match, zone), text)
+    if zone:
+        text = _UTC_WORDS.sub(lambda match: _utc_words(match, zone), text)
     return _UUID.sub(lambda m: f"{m.group(1)}…", text)
 
 

@@ -13,37 +13,91 @@
     return date.getUTCDate() + " " + MONTHS[date.getUTCMonth()] + " " + date.getUTCFullYear() + " " + time + " UTC";
   }
 
-  /** The same instant in the browser's time zone, e.g. "Sep 12, 2026, 05:26:00 AM EDT". */
-  function formatLocal(date) {
-    return new Intl.DateTimeFormat(undefined, {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-      second: "2-digit", timeZoneName: "short"
-    }).format(date);
+  // --- times in the page's zone ------------------------------------------------------------------
+  //
+  // The server names the zone a page shows times in (the user's choice, else the election's, else
+  // UTC: config/zones.py) on <body data-time-zone>; scripts show and read times in that zone, never
+  // in the browser's, and in the server's words: "Tue 1 Dec 2026 18:00 Asia/Tokyo", UTC on hover.
+
+  /** The zone this page shows times in (an IANA name). */
+  function pageZone() {
+    return (document.body && document.body.getAttribute("data-time-zone")) || "UTC";
   }
 
-  function timeZoneName() {
-    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "local time"; }
-    catch (e) { return "local time"; }
-  }
-
-  /** A Date as the value of an <input type="datetime-local"> in the browser's time zone. */
-  function toLocalInput(date) {
-    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + "T" +
-      pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
-  }
-
-  /** The instant a datetime-local value means in the browser's time zone, or null. */
-  function fromLocalInput(value) {
-    if (!value) { return null; }
-    var date = new Date(value);  // a date-time without offset is local time
-    return isNaN(date.getTime()) ? null : date;
-  }
-
-  function localizeTimes(root) {
-    (root || document).querySelectorAll("[data-local]").forEach(function (el) {
-      var date = new Date(el.getAttribute("data-local"));
-      if (!isNaN(date.getTime())) { el.textContent = "(" + formatLocal(date) + ", your time)"; }
+  var partFormats = {};
+  /** The wall clock of ``date`` in ``zone``: {weekday, year, month (1-12), day, hour, minute, second}. */
+  function zoneParts(date, zone) {
+    var format = partFormats[zone] || (partFormats[zone] = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", weekday: "short", year: "numeric", month: "numeric", day: "numeric",
+      hour: "numeric", minute: "numeric", second: "numeric"
+    }));
+    var out = {};
+    format.formatToParts(date).forEach(function (part) {
+      out[part.type] = part.type === "weekday" ? part.value : Number(part.value);
     });
+    if (out.hour === 24) { out.hour = 0; }  // some engines say 24:00 for midnight
+    return out;
+  }
+
+  /** "Tue 1 Dec 2026 18:00 Asia/Tokyo" (seconds only when not zero; with ``hundredths``, always
+   *  "18:00:00.04"), like the server's config.zones.format_in_zone. */
+  function formatInZone(date, zone, hundredths) {
+    var p = zoneParts(date, zone);
+    var time = pad(p.hour) + ":" + pad(p.minute);
+    if (hundredths) {
+      time += ":" + pad(p.second) + "." + pad(Math.floor(date.getUTCMilliseconds() / 10));
+    } else if (p.second || date.getUTCMilliseconds()) {
+      time += ":" + pad(p.second);
+    }
+    return p.weekday + " " + p.day + " " + MONTHS[p.month - 1] + " " + p.year + " " + time + " " + zone;
+  }
+
+  /** A <time> for ``iso`` in ``zone`` (the page's by default), named, with UTC on hover: what the
+   *  server's {% moment %} tag writes. */
+  function moment(iso, zone) {
+    zone = zone || pageZone();
+    var date = new Date(iso);
+    var time = document.createElement("time");
+    time.dateTime = iso;
+    time.title = formatUTC(date);
+    time.setAttribute("data-zone", zone);
+    time.textContent = formatInZone(date, zone);
+    return time;
+  }
+
+  /** How far ``zone``'s clocks are ahead of UTC at the instant ``ms`` (in ms; whole seconds). */
+  function zoneOffset(ms, zone) {
+    var p = zoneParts(new Date(ms), zone);
+    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(ms / 1000) * 1000;
+  }
+
+  /** A Date as the value of an <input type="datetime-local"> on ``zone``'s clock. */
+  function toZoneInput(date, zone) {
+    var p = zoneParts(date, zone);
+    return p.year + "-" + pad(p.month) + "-" + pad(p.day) + "T" + pad(p.hour) + ":" + pad(p.minute) + ":" +
+      pad(p.second);
+  }
+
+  /** The instants (ms, ascending) a datetime-local value names on ``zone``'s clock: one, two when
+   *  the clocks go back over it, none when they skip it (then ``skipped`` says where a browser would
+   *  put it: as far past the gap as the offset before it reads it). {instants, skipped}; null when
+   *  the value is no date and time. */
+  function zoneInstants(value, zone) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
+    if (!m) { return null; }
+    var wanted = m[1] + "-" + m[2] + "-" + m[3] + "T" + m[4] + ":" + m[5] + ":" + (m[6] || "00");
+    var asUTC = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    if (isNaN(asUTC)) { return null; }
+    var found = [];
+    // the offsets a day either side and at the wall time itself cover any one change of the clocks
+    [-86400000, 0, 86400000].forEach(function (shift) {
+      var instant = asUTC - zoneOffset(asUTC + shift, zone);
+      if (toZoneInput(new Date(instant), zone) === wanted && found.indexOf(instant) === -1) {
+        found.push(instant);
+      }
+    });
+    var skipped = found.length ? null : new Date(asUTC - zoneOffset(asUTC - 86400000, zone));
+    return { instants: found.sort(function (a, b) { return a - b; }), skipped: skipped };
   }
 
   function csrfToken() {
@@ -117,11 +171,29 @@
     [/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z\b/g, function (iso) { return formatUTC(new Date(iso)); }]
   ];
   /** A server message in a person's words: statuses and kinds as words, task ids shortened, ISO
-   *  instants as "12 Sep 2026 09:26 UTC" (unless ``keepTimes``: the upload shows the JSON's form). */
-  function plainWords(message, keepTimes) {
+   *  instants as "12 Sep 2026 09:26 UTC" (unless ``keepTimes``: the upload shows the JSON's form),
+   *  or with ``zone``, every instant in that zone's words. */
+  function plainWords(message, keepTimes, zone) {
+    var text = String(message);
+    if (zone && !keepTimes) { text = inZone(text, zone); }
     return WORDS.reduce(function (text, pair, index) {
       return keepTimes && index === WORDS.length - 1 ? text : text.replace(pair[0], pair[1]);
-    }, String(message));
+    }, text);
+  }
+
+  var ISO_TIME = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g;
+  var UTC_WORDS = /\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2})(?::(\d{2}))? UTC\b/g;
+  /** The instants in ``text`` (ISO, or already in words as "12 Sep 2026 09:26 UTC") in ``zone``'s
+   *  words, like the server's ``plain_words:zone``. */
+  function inZone(text, zone) {
+    return text.replace(ISO_TIME, function (iso) {
+      var date = new Date(iso);
+      return isNaN(date.getTime()) ? iso : formatInZone(date, zone);
+    }).replace(UTC_WORDS, function (all, day, month, year, hour, minute, second) {
+      var index = MONTHS.indexOf(month);
+      if (index === -1) { return all; }
+      return formatInZone(new Date(Date.UTC(+year, index, +day, +hour, +minute, +(second || 0))), zone);
+    });
   }
 
   /** Only the messages of DRF-style errors, without the field names, in plain words. */
@@ -151,8 +223,8 @@
   }
 
   window.ES = {
-    formatUTC: formatUTC, formatLocal: formatLocal, timeZoneName: timeZoneName,
-    toLocalInput: toLocalInput, fromLocalInput: fromLocalInput, localizeTimes: localizeTimes,
+    formatUTC: formatUTC, formatInZone: formatInZone, moment: moment, pageZone: pageZone,
+    zoneOffset: zoneOffset, toZoneInput: toZoneInput, zoneInstants: zoneInstants,
     api: api, notify: notify, dismiss: dismiss, plainWords: plainWords, messagesOf: messagesOf, flattenErrors: flattenErrors
   };
 
@@ -174,7 +246,6 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
-    localizeTimes(document);
     // a message from the server (after a form was saved): dismissable and timed like any other
     var flash = document.querySelector("[data-flash]");
     if (flash) {

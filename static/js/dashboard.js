@@ -8,6 +8,7 @@
   var events = data.events;  // kind -> ISO string or null: what is scheduled now
   var menu = document.getElementById("actions-menu");
   var dialog = document.getElementById("schedule-dialog");
+  var ZONE = ES.pageZone();  // every time here is shown and typed in it (config/zones.py)
 
   function pad(n) { return String(n).padStart(2, "0"); }
 
@@ -28,16 +29,7 @@
       dd.appendChild(none);
       return;
     }
-    var time = document.createElement("time");
-    time.className = "utc";
-    time.dateTime = iso;
-    time.textContent = ES.formatUTC(date);
-    var local = document.createElement("span");
-    local.className = "local-time";
-    local.textContent = "(" + ES.formatLocal(date) + ", your time)";
-    dd.appendChild(time);
-    dd.appendChild(document.createTextNode(" "));
-    dd.appendChild(local);
+    dd.appendChild(ES.moment(iso, ZONE));
     if (overdue) {
       var badge = document.createElement("span");
       badge.className = "badge overdue";
@@ -92,7 +84,8 @@
     applyHappened(s.happened || []);
   }
 
-  /** "Voting opened at 12 Sep 2026 09:00:00.04 UTC (40 ms late, task 3f2a…)", one line per kind. */
+  /** "Voting opened at Sat 12 Sep 2026 11:00:00.04 Europe/Paris (40 ms late, task 3f2a…)", one line
+   *  per kind, as the server words it (UTC on hover). */
   function applyHappened(lines) {
     var list = document.getElementById("happened");
     if (!list) { return; }
@@ -104,7 +97,14 @@
     lines.forEach(function (line) {
       var item = document.createElement("li");
       item.setAttribute("data-state", line.state);
-      item.appendChild(document.createTextNode(line.text + " (" + (line.detail ? ES.plainWords(line.detail) + ", " : "") + "task "));
+      item.appendChild(document.createTextNode(line.text + " at "));
+      var time = document.createElement("time");
+      time.dateTime = line.at;
+      time.title = line.when_utc;
+      time.setAttribute("data-zone", ZONE);
+      time.textContent = line.when;
+      item.appendChild(time);
+      item.appendChild(document.createTextNode(" (" + (line.detail ? ES.plainWords(line.detail, false, ZONE) + ", " : "") + "task "));
       var button = document.createElement("button");
       button.type = "button";
       button.className = "task-id";
@@ -125,14 +125,9 @@
   // Every pollMs one request fetches the summary. A failed request (no answer, or a 5xx) shows
   // "Offline since …, retrying" until a request succeeds again; polling never stops.
 
-  /** "09:14:02 EST": the browser's time, with its zone (the page's other times are UTC). */
+  /** "09:14:02 Asia/Tokyo": the time of day in the page's zone, like the page's other times. */
   function clock(date) {
-    var zone = "";
-    try {
-      zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(date)
-        .filter(function (part) { return part.type === "timeZoneName"; })[0].value;
-    } catch (e) { zone = ""; }
-    return pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) + (zone ? " " + zone : "");
+    return ES.toZoneInput(date, ZONE).slice(11) + " " + ZONE;
   }
   var offlineSince = null;
   function heardFromServer() {
@@ -260,7 +255,7 @@
   //
   // The dialog loads the schedule with its version (ETag) when it opens, and sends back only the
   // kinds the user changed (PATCH), with If-Match: that version. A field left as it was sends
-  // nothing, so no round trip through the local time zone can move it. A local time that happens
+  // nothing, so no round trip through the page's time zone can move it. A local time that happens
   // twice (the clocks go back) is shown with its UTC offset, and the user picks which one.
 
   if (!dialog) { return; }
@@ -268,7 +263,6 @@
   var formError = document.getElementById("schedule-error");
   var confirmButton = document.getElementById("schedule-confirm");
   var versionField = document.getElementById("schedule-version");
-  document.getElementById("browser-tz").textContent = ES.timeZoneName();
 
   function row(kind) { return form.querySelector("fieldset[data-kind='" + kind + "']"); }
   function parts(kind) {
@@ -283,26 +277,15 @@
     };
   }
 
-  /** The instants (ms, ascending) a datetime-local value names in the browser's zone:
-   *  one, two when the clocks go back over it, none when they skip it. */
+  /** The instants (ms, ascending) a datetime-local value names in the page's zone:
+   *  one, two when the clocks go back over it, none when they skip it (or it is no time). */
   function localInstants(value) {
-    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
-    if (!m) { return []; }
-    var wanted = m[1] + "-" + m[2] + "-" + m[3] + "T" + m[4] + ":" + m[5] + ":" + (m[6] || "00");
-    var asUTC = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
-    var found = [];
-    [-86400000, 0, 86400000].forEach(function (shift) {
-      var offset = new Date(asUTC + shift).getTimezoneOffset();  // minutes, UTC minus local
-      var instant = asUTC + offset * 60000;
-      if (ES.toLocalInput(new Date(instant)) === wanted && found.indexOf(instant) === -1) {
-        found.push(instant);
-      }
-    });
-    return found.sort(function (a, b) { return a - b; });
+    var found = ES.zoneInstants(value, ZONE);
+    return found ? found.instants : [];
   }
 
   function offsetLabel(instant) {
-    var minutes = -new Date(instant).getTimezoneOffset();
+    var minutes = Math.round(ES.zoneOffset(instant, ZONE) / 60000);
     var sign = minutes < 0 ? "-" : "+";
     minutes = Math.abs(minutes);
     return "UTC" + sign + pad(Math.floor(minutes / 60)) + ":" + pad(minutes % 60);
@@ -344,10 +327,10 @@
                   instant: null, problem: null };
     if (!state.checked) { return state; }
     var instants = localInstants(p.at.value);
-    if (!p.at.value || (!instants.length && !ES.fromLocalInput(p.at.value))) {
+    if (!p.at.value || !ES.zoneInstants(p.at.value, ZONE)) {
       state.problem = "Choose a date and time, or uncheck the box to cancel this event.";
     } else if (!instants.length) {
-      state.problem = "This time does not exist in your time zone that day (the clocks skip it); choose another.";
+      state.problem = "This time does not exist in " + ZONE + " that day (the clocks skip it); choose another.";
     } else if (instants.length === 2 && !state.offset) {
       state.problem = "This time happens twice that day (the clocks go back): choose which one.";
     } else {
@@ -391,13 +374,13 @@
    *  a browser would read it as a time an hour later. Nothing is sent until it is changed. */
   function showGap(kind) {
     var p = parts(kind);
-    var shifted = p.enabled.checked && p.at.value && !localInstants(p.at.value).length
-      ? ES.fromLocalInput(p.at.value) : null;
+    var found = p.enabled.checked ? ES.zoneInstants(p.at.value, ZONE) : null;
+    var shifted = found && found.skipped;
     if (shifted) {
       var value = p.at.value;
       p.error.textContent = "There is no " + value.slice(11, 16) + " on " + value.slice(0, 10) + " in " +
-        ES.timeZoneName() + ": the clocks skip it (they go forward). It would be read as " +
-        ES.toLocalInput(shifted).slice(11, 16) + " (" + ES.formatUTC(shifted) + "); choose the time you mean.";
+        ZONE + ": the clocks skip it (they go forward). It would be read as " +
+        ES.toZoneInput(shifted, ZONE).slice(11, 16) + " (" + ES.formatUTC(shifted) + "); choose the time you mean.";
       p.error.setAttribute("data-gap", "");
       p.at.setAttribute("aria-invalid", "true");
     } else if (p.error.hasAttribute("data-gap")) {
@@ -437,8 +420,8 @@
       p.enabled.disabled = false;
       p.offset.disabled = false;
       p.enabled.checked = !!iso;
-      p.at.min = ES.toLocalInput(new Date()).slice(0, 16);  // the picker opens on today, not the past
-      p.at.value = iso ? ES.toLocalInput(new Date(iso)) : "";
+      p.at.min = ES.toZoneInput(new Date(), ZONE).slice(0, 16);  // the picker opens on today, not the past
+      p.at.value = iso ? ES.toZoneInput(new Date(iso), ZONE) : "";
       p.at.disabled = !iso;
       refreshOffsets(kind, iso ? new Date(iso).getTime() : undefined);
       opened[kind] = rowState(kind);

@@ -7,6 +7,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
@@ -63,19 +64,20 @@ def test_a_reminder_shows_its_next_run_and_moves_with_the_end_of_voting(alice, o
         f" — next: {format_in_zone(end - timedelta(hours=24), MADRID)}")
 
     new_end = end + timedelta(days=1, hours=2)
+    in_madrid = new_end.astimezone(ZoneInfo(MADRID)).strftime("%Y-%m-%dT%H:%M:%S")  # the dialog's zone
     page.get_by_text("Actions").click()
     page.get_by_role("button", name="Configure scheduled events").click()
     dialog = page.get_by_role("dialog", name="Configure scheduled events")
     row = dialog.locator("fieldset[data-kind='end_voting']")
     note = row.locator("[data-moves-with-note]")
     expect(note).to_be_hidden()  # nothing moves while the time is as it was
-    row.get_by_label("Date and time (your time zone)").fill(new_end.strftime("%Y-%m-%dT%H:%M:%S"))
+    row.get_by_label(f"Date and time ({MADRID})").fill(in_madrid)
     expect(note).to_have_text("1 reminder moves with the end of voting: “Closing soon”.")
     expect(dialog.locator("fieldset[data-kind='start_voting'] [data-moves-with-note]")).to_be_hidden()
     row.get_by_label("Schedule the end of voting").uncheck()
     expect(note).to_have_text("1 reminder is cancelled with the end of voting: “Closing soon”.")
     row.get_by_label("Schedule the end of voting").check()
-    row.get_by_label("Date and time (your time zone)").fill(new_end.strftime("%Y-%m-%dT%H:%M:%S"))
+    row.get_by_label(f"Date and time ({MADRID})").fill(in_madrid)
     dialog.get_by_role("button", name="Confirm to change scheduled events").click()
     expect(dialog).to_be_hidden()
 

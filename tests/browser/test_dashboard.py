@@ -1,7 +1,8 @@
 """The dashboard, the scheduling dialog and the activity log in headless Chromium.
 
 The app runs in a real server process with a real worker and beat where an event
-has to fire; the tests check what the user sees and what the database holds.
+has to fire; the tests check what the user sees and what the database holds. The
+elections here are in America/New_York, so the pages show and take times there.
 """
 
 from datetime import UTC, timedelta
@@ -11,9 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from activity_log.models import ActivityEntry
-from activity_log.presentation import format_utc
+from config.zones import format_in_zone
 from elections.models import Permission, Status
-from elections.services import create_election, grant
+from elections.services import create_election, grant, set_time_zone
 from scheduling import configuring as scheduling
 from scheduling.models import ScheduledEvent, State
 from tests.browser.conftest import log_in
@@ -31,13 +32,18 @@ def now():
     return timezone.now()
 
 
+def shown(instant, zone="America/New_York") -> str:
+    """How the page writes ``instant`` for a user who chose no zone, in an election in ``zone``."""
+    return format_in_zone(instant, zone)
+
+
 def local_input(instant, zone=NEW_YORK) -> str:
     """What a person in ``zone`` types into the datetime-local picker for ``instant``."""
     return instant.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def make_tree(owner, title="General election", start=None, end=None):
-    root = create_election(title=title, created_by=owner)
+    root = set_time_zone(create_election(title=title, created_by=owner), "America/New_York")
     for name in ("North", "South"):
         create_election(title=name, parent=root, created_by=owner)
     events = {k: v for k, v in (("start_voting", start), ("end_voting", end)) if v}
@@ -73,17 +79,17 @@ def test_schedule_start_from_new_york_and_watch_it_start(alice, open_page, start
     page = open_page(alice, timezone_id="America/New_York")
     page.goto(f"/elections/{root.pk}/")
     start_box = page.locator("#scheduled-start")
-    expect(start_box).to_contain_text(format_utc(far))
-    expect(start_box).to_contain_text("EST")  # the same instant in the browser's zone
+    expect(start_box).to_contain_text(shown(far))
+    expect(start_box.locator("time")).to_have_attribute("title", format_in_zone(far, "UTC", weekday=False))
     page.evaluate("window.__sameDocument = true")
 
     dialog = open_dialog(page)
     expect(dialog).to_contain_text("America/New_York")
     expect(dialog.get_by_label("Schedule the start of voting")).to_be_checked()
-    expect(dialog.get_by_label("Date and time (your time zone)").first).to_have_value(local_input(far))
+    expect(dialog.get_by_label("Date and time (America/New_York)").first).to_have_value(local_input(far))
 
     target = (now() + timedelta(seconds=7)).replace(microsecond=0)
-    dialog.get_by_label("Date and time (your time zone)").first.fill(local_input(target))
+    dialog.get_by_label("Date and time (America/New_York)").first.fill(local_input(target))
     utc_text = target.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     expect(dialog.locator("#start_voting-utc")).to_contain_text(utc_text)
     request = confirm(page, dialog)
@@ -94,7 +100,7 @@ def test_schedule_start_from_new_york_and_watch_it_start(alice, open_page, start
 
     expect(page.locator("#notifications")).to_contain_text("scheduled events were changed successfully")
     expect(dialog).to_be_hidden()
-    expect(start_box).to_contain_text(format_utc(target))
+    expect(start_box).to_contain_text(shown(target))
     expect(page.locator("#election-status")).to_have_text("not started")
 
     expect(page.locator("#election-status")).to_have_text("started", timeout=20_000)
@@ -111,7 +117,7 @@ def test_schedule_start_from_new_york_and_watch_it_start(alice, open_page, start
     old = ScheduledEvent.objects.get(election_id=root.pk, state=State.SUPERSEDED)
     page.goto(f"/elections/{root.pk}/activity/")
     rows = page.locator("#activity tbody")
-    expect(rows).to_contain_text(f"alice scheduled the start of voting for {format_utc(target)}")
+    expect(rows).to_contain_text(f"alice scheduled the start of voting for {shown(target)}")
     expect(rows).to_contain_text(f"task {old.task_id[:8]}… revoked: rescheduled")
     expect(rows).to_contain_text("the start of voting ran")
     executed = page.locator("tr[data-action=event_executed]")
@@ -129,7 +135,7 @@ def test_reschedule_cancel_and_invalid_dates_in_the_dialog(alice, open_page):
     root = make_tree(alice, start=start, end=end)
     page = open_page(alice, timezone_id="America/New_York")
     page.goto(f"/elections/{root.pk}/")
-    pickers = page.get_by_label("Date and time (your time zone)")
+    pickers = page.get_by_label("Date and time (America/New_York)")
 
     # reschedule the end of voting; the start, left as it was, keeps its row and task
     start_task = ScheduledEvent.objects.get(election_id=root.pk, kind="start_voting").task_id
@@ -138,7 +144,7 @@ def test_reschedule_cancel_and_invalid_dates_in_the_dialog(alice, open_page):
     pickers.nth(1).fill(local_input(new_end))
     confirm(page, dialog)
     expect(dialog).to_be_hidden()
-    expect(page.locator("#scheduled-stop")).to_contain_text(format_utc(new_end))
+    expect(page.locator("#scheduled-stop")).to_contain_text(shown(new_end))
     assert ScheduledEvent.objects.get(election_id=root.pk, kind="end_voting", state=State.PENDING
                                       ).event_at == new_end
     assert ScheduledEvent.objects.filter(election_id=root.pk, kind="end_voting",
@@ -201,7 +207,7 @@ def test_user_without_the_grant_sees_no_configure_action_and_gets_403(alice, mak
     grant(viewer, root, Permission.VIEW)
     page = open_page(viewer)
     page.goto(f"/elections/{root.pk}/")
-    expect(page.locator("#scheduled-start")).to_contain_text("UTC")
+    expect(page.locator("#scheduled-start")).to_contain_text("America/New_York")
     page.get_by_text("Actions").click()
     expect(page.get_by_role("link", name="Activity log").first).to_be_visible()
     expect(page.get_by_role("button", name="Configure scheduled events")).to_have_count(0)
@@ -276,7 +282,7 @@ def test_upload_a_configuration(alice, open_page):
     page.get_by_role("button", name="Create the election").click()
     page.wait_for_url("**/elections/*/")
     expect(page.locator("h1")).to_have_text("Regional")
-    expect(page.locator("#scheduled-stop")).to_contain_text(format_utc(when))
+    expect(page.locator("#scheduled-stop")).to_contain_text(shown(when, "UTC"))  # the default zone
     expect(page.locator("#children")).to_contain_text("Coast")
 
 

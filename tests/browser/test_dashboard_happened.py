@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from activity_log.presentation import format_utc
+from config.zones import format_in_zone
 from elections.services import create_election
 from scheduling import configuring as scheduling
 from scheduling.models import ScheduledEvent, State
@@ -30,7 +30,7 @@ def test_voting_opened_at_with_lateness_and_task_and_a_childs_own_end(alice, ope
     page = open_page(alice)
     page.goto(f"/elections/{root.pk}/")
     expect(page.locator(f"tr[data-child-id='{north.pk}'] [data-own-schedule]")).to_have_text(
-        f"Voting closes {format_utc(early_end)}")
+        f"Voting closes {format_in_zone(early_end, 'UTC')}")
     expect(page.locator(f"tr[data-child-id='{south.pk}'] [data-own-schedule]")).to_have_text("as above")
     happened = page.locator("#happened")
     expect(happened).to_contain_text("No scheduled event has run yet.")
@@ -42,7 +42,8 @@ def test_voting_opened_at_with_lateness_and_task_and_a_childs_own_end(alice, ope
     expect(line).to_contain_text("Voting opened at", timeout=30000)
     event = ScheduledEvent.objects.get(election_id=root.pk, kind="start_voting", state=State.DONE)
     expect(line).to_have_text(re.compile(
-        r"^Voting opened at \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d\.\d\d UTC \(\d+(\.\d)? (ms|s) late, task "
+        r"^Voting opened at \w{3} \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d\.\d\d UTC "
+        r"\(\d+(\.\d)? (ms|s) late, task "
         + re.escape(event.task_id[:8]) + r"…\)$"))
     line.get_by_role("button").click()
     expect(line.get_by_role("button")).to_have_text(event.task_id)

@@ -1,7 +1,8 @@
 """The scheduling dialog across a fall-back night, and two admins editing one schedule (H19, H20).
 
-The browser runs in Europe/Paris: on the last Sunday of October its clocks go
-from 03:00 back to 02:00, so 02:30 happens twice (00:30 UTC, then 01:30 UTC).
+The election is in Europe/Paris, so the dialog takes times there whatever the browser's zone
+(Asia/Tokyo here): on the last Sunday of October Paris's clocks go from 03:00 back to 02:00,
+so 02:30 happens twice (00:30 UTC, then 01:30 UTC).
 """
 
 import re
@@ -12,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from elections.models import Permission
-from elections.services import create_election, grant
+from elections.services import create_election, grant, set_time_zone
 from scheduling import configuring as scheduling
 from scheduling.models import ScheduledEvent, State
 from tests.browser.test_dashboard import open_dialog
@@ -44,14 +45,14 @@ def test_an_untouched_second_0230_stays_and_an_ambiguous_time_is_chosen_explicit
     back = next_fall_back()
     first_0230, second_0230 = back - timedelta(minutes=30), back + timedelta(minutes=30)
     day = second_0230.astimezone(PARIS).strftime("%Y-%m-%d")
-    root = create_election(title="General", created_by=alice)
+    root = set_time_zone(create_election(title="General", created_by=alice), "Europe/Paris")
     scheduling.configure(root, {"start_voting": back - timedelta(days=2), "end_voting": second_0230},
                          actor=alice, replace=True)
     end_task = pending(root.pk)["end_voting"].task_id
-    page = open_page(alice, timezone_id="Europe/Paris")
+    page = open_page(alice, timezone_id="Asia/Tokyo")  # not the page's zone
     page.goto(f"/elections/{root.pk}/")
     dialog = open_dialog(page)
-    start_at, end_at = dialog.get_by_label("Date and time (your time zone)").all()
+    start_at, end_at = dialog.get_by_label("Date and time (Europe/Paris)").all()
 
     # the stored end shows as 02:30 with its offset, the second one chosen
     expect(end_at).to_have_value(re.compile(rf"^{day}T02:30(:00)?$"))
@@ -101,11 +102,11 @@ def test_a_change_made_by_another_admin_while_the_dialog_was_open_is_not_undone(
     from django.utils import timezone
 
     bob = make_user("bob", can_create=False)
-    root = create_election(title="General", created_by=alice)
+    root = set_time_zone(create_election(title="General", created_by=alice), "Europe/Paris")
     grant(bob, root, Permission.SCHEDULE_EVENTS)
     start, end = timezone.now() + timedelta(days=2), timezone.now() + timedelta(days=5)
     scheduling.configure(root, {"start_voting": start, "end_voting": end}, actor=alice, replace=True)
-    page = open_page(alice, timezone_id="Europe/Paris")
+    page = open_page(alice, timezone_id="Asia/Tokyo")  # not the page's zone
     page.goto(f"/elections/{root.pk}/")
     dialog = open_dialog(page)
     expect(dialog.get_by_role("button", name="Confirm to change scheduled events")).to_be_enabled()
@@ -113,7 +114,7 @@ def test_a_change_made_by_another_admin_while_the_dialog_was_open_is_not_undone(
     bobs_end = (timezone.now() + timedelta(days=6)).replace(microsecond=0)
     scheduling.configure(root, {"end_voting": bobs_end}, actor=bob, replace=False)  # meanwhile
 
-    start_at = dialog.get_by_label("Date and time (your time zone)").first
+    start_at = dialog.get_by_label("Date and time (Europe/Paris)").first
     start_at.fill((timezone.now() + timedelta(days=1)).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M:%S"))
     with page.expect_response(lambda r: r.request.method == "PATCH") as info:
         dialog.get_by_role("button", name="Confirm to change scheduled events").click()
@@ -128,7 +129,7 @@ def test_a_change_made_by_another_admin_while_the_dialog_was_open_is_not_undone(
     # reopened, the dialog shows bob's end and saves from the current version
     dialog.get_by_role("button", name="Cancel").click()
     dialog = open_dialog(page)
-    expect(dialog.get_by_label("Date and time (your time zone)").nth(1)).to_have_value(
+    expect(dialog.get_by_label("Date and time (Europe/Paris)").nth(1)).to_have_value(
         re.compile("^" + re.escape(bobs_end.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M"))))
     start_at.fill((timezone.now() + timedelta(days=1)).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M:%S"))
     with page.expect_response(lambda r: r.request.method == "PATCH") as info:

@@ -1,7 +1,8 @@
 """The scheduling dialog says at once that a typed local time does not exist (issue 15, item 8).
 
-The browser runs in Europe/Paris: on the last Sunday of March its clocks go from
-02:00 to 03:00, so 02:30 does not exist that night; a browser reads it as 03:30.
+The election is in Europe/Paris, so the dialog takes times there whatever the browser's zone
+(Asia/Tokyo here): on the last Sunday of March Paris's clocks go from 02:00 to 03:00, so 02:30
+does not exist that night; a browser would read it as 03:30.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from elections.services import create_election
+from elections.services import create_election, set_time_zone
 from scheduling.models import ScheduledEvent
 from tests.browser.test_pages_words import open_dialog
 
@@ -31,14 +32,14 @@ def next_spring_forward() -> datetime:
 
 def test_a_time_in_the_gap_is_named_before_saving_and_nothing_is_sent(alice, open_page):
     day = next_spring_forward().astimezone(PARIS).strftime("%Y-%m-%d")
-    root = create_election(title="General", created_by=alice)
-    page = open_page(alice, timezone_id="Europe/Paris")
+    root = set_time_zone(create_election(title="General", created_by=alice), "Europe/Paris")
+    page = open_page(alice, timezone_id="Asia/Tokyo")  # not the page's zone
     page.goto(f"/elections/{root.pk}/")
     sent = []
     page.on("request", lambda r: sent.append(r) if r.method in ("PATCH", "PUT") else None)
     dialog = open_dialog(page)
     dialog.get_by_label("Schedule the start of voting").check()
-    start_at = dialog.get_by_label("Date and time (your time zone)").first
+    start_at = dialog.get_by_label("Date and time (Europe/Paris)").first
     start_at.fill(f"{day}T02:30:00")
 
     error = dialog.locator("#start_voting-error")  # before any click on Confirm

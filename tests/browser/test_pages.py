@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from activity_log.models import Action, ActivityEntry
 from activity_log.presentation import describe, format_seconds, format_utc
+from config.zones import format_in_zone
 from elections.models import Permission
 from elections.services import create_election, grant
 from scheduling import configuring as scheduling
@@ -141,7 +142,8 @@ def test_list_shows_the_next_event_and_pages_mark_a_pending_event_past_its_time_
     listing = client.get("/").content.decode()
     # newest first: Late, then Soon
     soon_row = listing[listing.index(">Soon<"):]
-    assert f"Voting opens <time datetime=\"{start:%Y-%m-%dT%H:%M:%S.%f}Z\">" in soon_row
+    assert (f'Voting opens <time datetime="{start:%Y-%m-%dT%H:%M:%S.%f}Z" title="{format_utc(start)}" '
+            f'data-zone="UTC">{format_in_zone(start, "UTC")}</time>') in soon_row  # the election's zone
     assert "Overdue" not in soon_row
     assert "Overdue" in listing[listing.index(">Late<"):listing.index(">Soon<")]
 

@@ -54,7 +54,7 @@ def test_messages_and_the_log_use_words_with_the_task_id_one_click_away(alice, o
     dialog = open_dialog(page)
     dialog.get_by_label("Schedule the start of voting").check()
     soon = timezone.localtime(timezone.now() + timedelta(days=2), timezone=timezone.get_fixed_timezone(0))
-    dialog.get_by_label("Date and time (your time zone)").first.fill(soon.strftime("%Y-%m-%dT%H:%M:%S"))
+    dialog.get_by_label("Date and time (UTC)").first.fill(soon.strftime("%Y-%m-%dT%H:%M:%S"))
     with page.expect_response(lambda r: r.request.method == "PATCH"):
         dialog.get_by_role("button", name="Confirm to change scheduled events").click()
     error = dialog.locator("#start_voting-error")
@@ -94,7 +94,7 @@ def test_a_save_that_changed_nothing_says_so_and_toasts_do_not_stack(alice, open
     dialog = open_dialog(page)
     dialog.get_by_label("Schedule the end of voting").check()
     end = timezone.localtime(timezone.now() + timedelta(days=4), timezone=timezone.get_fixed_timezone(0))
-    dialog.get_by_label("Date and time (your time zone)").nth(1).fill(end.strftime("%Y-%m-%dT%H:%M:%S"))
+    dialog.get_by_label("Date and time (UTC)").nth(1).fill(end.strftime("%Y-%m-%dT%H:%M:%S"))
     dialog.get_by_role("button", name="Confirm to change scheduled events").click()
     expect(toasts).to_have_count(1)  # replaced, not stacked
     expect(toasts).to_contain_text("changed successfully")
@@ -135,4 +135,4 @@ def test_no_favicon_404_and_examples_are_in_the_future(alice, open_page):
     page.goto(f"/elections/{root.pk}/")
     dialog = open_dialog(page)
     today = timezone.now().strftime("%Y-%m-%d")
-    assert dialog.get_by_label("Date and time (your time zone)").first.get_attribute("min") >= today
+    assert dialog.get_by_label("Date and time (UTC)").first.get_attribute("min") >= today

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from elections.services import create_election
+from elections.services import create_election, set_time_zone
 from scheduling import configuring as scheduling
 from tests.helpers import status_of
 from tests.processes import wait_until
@@ -27,8 +27,8 @@ def test_screenshots(make_user, open_page, start_celery):
     start_celery("worker")
     start_celery("beat")
     alice = make_user("alice")
-    root = create_election(title="Municipal election 2026", created_by=alice,
-                           description="City council, all districts.")
+    root = set_time_zone(create_election(title="Municipal election 2026", created_by=alice,
+                                         description="City council, all districts."), "Europe/Paris")
     for name in ("District 1 (North)", "District 2 (Riverside)", "District 3 (Old Town)"):
         create_election(title=name, parent=root, created_by=alice)
     day = timezone.now().replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=3)
