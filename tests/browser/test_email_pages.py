@@ -1,10 +1,15 @@
 """The email pages in headless Chromium (issue 13, "Other pages"): a template edit shows in the live
 preview; "send me a test" goes through the outbox to a real SMTP server (aiosmtpd) by a real email
 worker, and the outbox shows it sent; the outbox filters by state; an email's HTML never runs in the
-page; another election's outbox is refused; a stopped automation is resumed on My settings."""
+page; another election's outbox is refused; a stopped automation is resumed on My settings.
+Screenshots for the README with SCREENSHOTS=1."""
+
+import os
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission as DjangoPermission
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from activity_log.models import Action, ActivityEntry
@@ -180,3 +185,25 @@ def test_resuming_a_stopped_automation_on_my_settings(editor, open_page):
     assert Unsubscribe.objects.get().undone_at is not None
     [resumed] = ActivityEntry.objects.filter(action=Action.EMAILS_RESUMED)
     assert resumed.actor == editor and resumed.metadata["scope"] == "automation:abc"
+
+
+@pytest.mark.skipif(os.environ.get("SCREENSHOTS") != "1", reason="set SCREENSHOTS=1")
+def test_screenshots_of_the_email_pages(editor, election, open_page):
+    """docs/screenshots/email-template.png and outbox-message.png for the README."""
+    outbox_row(election, editor, MessageState.SENT, "Voting closes soon: General",
+               cause_label="Closing reminder", sent_at=timezone.now(), attempts=1,
+               html="<p>Hello Alice,</p><p>Voting in <strong>General</strong> closes tomorrow at 18:00.</p>",
+               text="Hello Alice,\n\nVoting in General closes tomorrow at 18:00.\n")
+    outbox_row(election, editor, MessageState.FAILED, "Voting opens soon: General", attempts=1,
+               cause_label="Closing reminder", error="550 5.1.1 mailbox unavailable")
+    out = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    page = open_page(editor)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"/email-templates/voting-closes-soon/?election={election.pk}")
+    page.get_by_label("Subject").fill("Reminder: {{ election.title }} closes soon")
+    expect(page.locator("#preview-subject")).to_have_text("Reminder: General closes soon")
+    page.screenshot(path=str(out / "email-template.png"), full_page=True)
+    page.goto(f"/elections/{election.pk}/emails/")
+    page.screenshot(path=str(out / "outbox.png"))
+    page.get_by_role("link", name="Voting closes soon: General").click()
+    page.screenshot(path=str(out / "outbox-message.png"), full_page=True)
