@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.input import MAX_ID
+from config.input import parse_id
 from elections.access import election_for
 from elections.errors import InvalidInput
 from elections.models import Permission, time_zone_names
@@ -30,18 +30,22 @@ PAGE_SIZE = 50
 def my_settings(request):
     """The user's time zone for emails, and the automations they unsubscribed from (undoable)."""
     if request.method == "POST":
-        try:
-            if "undo" in request.POST:
-                if services.undo_unsubscribe(request.user, int(request.POST["undo"])):
-                    messages.success(request, "Resumed: you will get these messages again.")
-                else:
-                    messages.error(request, "Nothing to resume: it was already resumed, or is not yours.")
+        if "undo" in request.POST:
+            try:
+                resumed = services.undo_unsubscribe(request.user, parse_id(request.POST["undo"]))
+            except ValueError:
+                resumed = False
+            if resumed:
+                messages.success(request, "Resumed: you will get these messages again.")
             else:
+                messages.error(request, "Nothing to resume: choose one of the automations listed as still "
+                                        "stopped (it may have been resumed already).")
+        else:
+            try:
                 services.set_time_zone(request.user, request.POST.get("time_zone", "").strip())
                 messages.success(request, "Saved.")
-        except (InvalidInput, ValueError) as exc:
-            detail = getattr(exc, "detail", {}).get("time_zone", ["Invalid input."])
-            messages.error(request, detail[0])
+            except InvalidInput as exc:
+                messages.error(request, exc.detail["time_zone"][0])
         return redirect("my-settings")
     chosen = UserSettings.objects.filter(user=request.user).values_list("time_zone", flat=True).first() or ""
     return render(request, "notifications/settings.html", {
@@ -133,9 +137,10 @@ def _chosen_election(user, raw: str | None):
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) > MAX_ID:
-        raise InvalidInput({"election": ["Choose an election from the list, or none."]})
-    return election_for(user, int(raw))
+    try:
+        return election_for(user, parse_id(raw))
+    except ValueError:
+        raise InvalidInput({"election": ["Choose an election from the list, or none."]}) from None
 
 
 @login_required

@@ -242,3 +242,17 @@ def test_resume_on_my_settings_is_logged_and_only_for_ones_own(people):
     response = web(people["bob"]).post("/settings/", {"undo": stopped.pk}, follow=True)
     assert "Resumed" in response.content.decode() and Unsubscribe.objects.get().undone_at is not None
     assert ActivityEntry.objects.filter(action=Action.EMAILS_RESUMED, actor=people["bob"]).count() == 1
+    for bad in ("x", "²", str(10**30), "-1"):  # a clear message, never a 500
+        response = web(people["bob"]).post("/settings/", {"undo": bad}, follow=True)
+        assert response.status_code == 200 and "Nothing to resume" in response.content.decode()
+
+
+@pytest.mark.parametrize("bad", ["x", "²", str(10**30), "-1", "1.5"])
+def test_a_bad_election_for_a_preview_or_a_test_is_named_and_nothing_is_queued(people, bad):
+    client = web(people["alice"])
+    page = client.get("/email-templates/welcome/", {"election": bad})
+    assert page.status_code == 200
+    assert 'id="field-election-error">Choose an election from the list, or none.' in page.content.decode()
+    response = client.post("/email-templates/welcome/test/", {"election": bad}, follow=True)
+    assert "Choose an election from the list, or none." in response.content.decode()
+    assert not OutboxMessage.objects.exists()
