@@ -156,7 +156,8 @@ def template_edit(request, name: str):
     values = {"subject": template.subject, "text": template.text, "html": template.html}
     errors, status = {}, 200
     if request.method == "POST":
-        values = {part: request.POST.get(part, "") for part in values}
+        # Browsers send a textarea's line breaks as CRLF; templates keep plain newlines.
+        values = {part: request.POST.get(part, "").replace("\r\n", "\n") for part in values}
         form = TemplateInSerializer(data=values)
         try:
             if not form.is_valid():

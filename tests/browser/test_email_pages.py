@@ -75,14 +75,14 @@ def test_a_template_edit_shows_in_the_live_preview_with_errors_beside_the_field(
     expect(page.locator("#field-text-error")).to_contain_text("Line 2: Invalid block tag")
     expect(page.get_by_label("Text", exact=True)).to_have_attribute("aria-invalid", "true")
     assert "Closing:" not in EmailTemplate.objects.get(name="voting-closes-soon").subject  # not saved
-    page.get_by_label("Text", exact=True).fill("Bye {{ recipient.name }}")
+    page.get_by_label("Text", exact=True).fill("Bye\n{{ recipient.name }}")
     expect(page.locator("#field-text-error")).to_have_text("")
-    expect(page.locator("#preview-text")).to_have_text("Bye alice")
+    expect(page.locator("#preview-text")).to_have_text("Bye\nalice")
     page.get_by_role("button", name="Save template").click()
     expect(page.locator("#notifications")).to_contain_text("Saved voting-closes-soon.")
     saved = EmailTemplate.objects.get(name="voting-closes-soon")
     assert saved.subject.startswith("Closing: {{ election.title }}")
-    assert saved.text == "Bye {{ recipient.name }}"
+    assert saved.text == "Bye\n{{ recipient.name }}"  # the browser's CRLF stored as a newline
 
 
 def test_send_me_a_test_is_delivered_to_the_smtp_server_and_shown_sent(
