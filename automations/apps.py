@@ -6,7 +6,10 @@ class AutomationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import election_config, receivers
+        from notifications import usage
+
+        from . import election_config, receivers, selectors
 
         receivers.connect()
         election_config.register()
+        usage.register(selectors.email_template_uses)  # the email templates page names them

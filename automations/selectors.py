@@ -89,3 +89,33 @@ def recipient_suggestions(user, election, query: str, limit: int = MAX_SUGGESTIO
         users, groups = users.filter(username__icontains=query), groups.filter(name__icontains=query)
     return {"users": list(users.order_by("username").values_list("username", flat=True)[:limit]),
             "groups": list(groups.order_by("name").values_list("name", flat=True)[:limit])}
+
+
+def email_template_uses(user) -> dict[str, list[str]]:
+    """``{template name: ["automation “name” of election “title”", ...]}`` for the automations that send
+    email, as ``user`` may see them: those of elections they may not view are only counted.
+    Registered with ``notifications.usage`` (the email templates page)."""
+    from elections.selectors import viewable_among
+
+    rows = list(Automation.objects.filter(Q(operations__has_key="send_email")
+                                          | Q(operations__has_key="send_summary"))
+                .select_related("election").order_by("pk"))
+    visible = viewable_among(user, {a.election_id for a in rows if a.election_id})
+    found: dict[str, list[str]] = {}
+    hidden: dict[str, int] = {}
+    for automation in rows:
+        operations = automation.operations or {}
+        names = [operations["send_email"].get("template")] if "send_email" in operations else []
+        if "send_summary" in operations:
+            names.append("election-summary")
+        for name in filter(None, names):
+            if automation.election_id and automation.election_id not in visible:
+                hidden[name] = hidden.get(name, 0) + 1
+                continue
+            where = f"of election “{automation.election.title}”" if automation.election_id else "(global)"
+            found.setdefault(name, []).append(
+                f"Automation “{automation.name}” {where}{'' if automation.active else ', turned off'}")
+    for name, count in hidden.items():
+        found.setdefault(name, []).append(
+            f"{count} automation{'s' if count != 1 else ''} of elections you may not view")
+    return found

@@ -22,7 +22,7 @@ from .serializers import (
     TemplateInSerializer,
 )
 
-CHANGE_PERMISSION = "notifications.change_emailtemplate"
+CHANGE_PERMISSION = selectors.CHANGE_TEMPLATES
 
 
 def _parsed(serializer_class, data) -> dict:
@@ -61,10 +61,18 @@ class EmailTemplatePreviewView(APIView):
 
     @extend_schema(request=PreviewInSerializer, responses=RenderedSerializer)
     def post(self, request, name: str):
-        """The template rendered for an election you may view, as you would receive it."""
+        """The template rendered for an election you may view, as you would receive it; with ``subject``,
+        ``text`` or ``html``, those parts as edited (not saved; the change permission is needed). A part
+        that does not compile or render is a 400 naming it and the line."""
         template = get_object_or_404(EmailTemplate, name=name)
-        election = election_for(request.user, _parsed(PreviewInSerializer, request.data)["election"])
-        rendered = services.preview(template, election, request.user)
+        data = _parsed(PreviewInSerializer, request.data)
+        election = election_for(request.user, data["election"]) if data.get("election") else None
+        edited = {part: data[part] for part in ("subject", "text", "html") if part in data}
+        if edited and not request.user.has_perm(CHANGE_PERMISSION):
+            raise PermissionDenied(f"Previewing an edit needs the {CHANGE_PERMISSION} permission.")
+        parts = {"subject": template.subject, "text": template.text, "html": template.html, **edited}
+        rendered = services.preview_parts(parts["subject"], parts["text"], parts["html"], election,
+                                          request.user)
         return Response({"subject": rendered.subject, "text": rendered.text, "html": rendered.html})
 
 

@@ -1,13 +1,22 @@
-"""Reads of the outbox."""
+"""Reads of the outbox, the templates and a user's unsubscribes."""
 
 import re
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.http import Http404
 
 from elections.errors import InvalidInput
+from elections.models import PERMISSION_RANK, Election, Permission
+from elections.selectors import granted_rank, viewable_elections
 
-from .models import MessageState, OutboxMessage
+from . import usage
+from .models import EmailTemplate, MessageState, OutboxMessage, Unsubscribe
+
+CHANGE_TEMPLATES = "notifications.change_emailtemplate"
+
+#: The most elections the template preview offers to render for.
+MAX_PREVIEW_ELECTIONS = 200
 
 
 def messages(*, election_ids: list[int] | None = None, state: str | None = None) -> QuerySet[OutboxMessage]:
@@ -53,3 +62,45 @@ def delivery_of_runs(task_ids: list[str]) -> dict[str, RunDelivery]:
         else:
             found["waiting"] += 1
     return {task_id: RunDelivery(**found) for task_id, found in counts.items()}
+
+
+def message_for(user, pk: int) -> OutboxMessage:
+    """One outbox message ``user`` may read: a superuser any, the recipient their own, an editor those
+    about an election they hold the edit grant on (or above). ``Http404`` otherwise, saying nothing of
+    whether it exists."""
+    message = OutboxMessage.objects.select_related("recipient").filter(pk=pk).first()
+    if message is None or not user.is_authenticated or not (
+            user.is_superuser or message.recipient_id == user.pk
+            or (message.election_id is not None
+                and granted_rank(user, message.election_id) >= PERMISSION_RANK[Permission.EDIT])):
+        raise Http404("No email with this id that you may read.")
+    return message
+
+
+def may_edit_templates(user) -> bool:
+    return user.is_authenticated and user.has_perm(CHANGE_TEMPLATES)
+
+
+@dataclass(frozen=True)
+class TemplateRow:
+    template: EmailTemplate
+    uses: list[str]
+
+
+def templates_with_uses(user) -> list[TemplateRow]:
+    """Every template by name, each with what sends it, in words ``user`` may see."""
+    uses = usage.uses_of_templates(user)
+    return [TemplateRow(template, uses.get(template.name, []))
+            for template in EmailTemplate.objects.select_related("updated_by").order_by("name")]
+
+
+def preview_elections(user) -> list[Election]:
+    """The elections ``user`` may render a preview for (they may view them), by title; at most
+    ``MAX_PREVIEW_ELECTIONS``."""
+    return list(viewable_elections(user).order_by("title", "pk").only("pk", "title")[:MAX_PREVIEW_ELECTIONS])
+
+
+def unsubscribes_of(user) -> QuerySet[Unsubscribe]:
+    """The automations ``user`` stopped, those still stopped first, then the ones resumed; newest first."""
+    return Unsubscribe.objects.filter(user=user).order_by(F("undone_at").asc(nulls_first=True),
+                                                            "-created_at", "-id")

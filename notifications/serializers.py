@@ -21,8 +21,17 @@ class TemplateInSerializer(serializers.Serializer):
 
 
 class PreviewInSerializer(serializers.Serializer):
-    election = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
-                                        help_text="The election to render the template for.")
+    """The election to render for; ``subject``/``text``/``html`` to preview an edit before saving it."""
+
+    election = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True,
+                                        help_text="The election to render the template for "
+                                                  "(left out or null: a message about no election).")
+    subject = serializers.CharField(required=False, max_length=300,
+                                    help_text="Unsaved subject (needs the change permission).")
+    text = serializers.CharField(required=False, trim_whitespace=False,
+                                 help_text="Unsaved text (needs the change permission).")
+    html = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                 help_text="Unsaved HTML (needs the change permission).")
 
 
 class RenderedSerializer(serializers.Serializer):

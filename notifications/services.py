@@ -5,6 +5,7 @@ in the transaction that decided to send, and publishes delivery on commit.
 """
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -113,14 +114,46 @@ def zone_of(user_zone: str, election: Election | None) -> str:
     return "UTC"
 
 
-def preview(template: EmailTemplate, election: Election, user) -> rendering.Rendered:
+def preview(template: EmailTemplate, election: Election | None, user) -> rendering.Rendered:
     """The template rendered for ``election`` as ``user`` would get it."""
+    return preview_parts(template.subject, template.text, template.html, election, user)
+
+
+def preview_parts(subject: str, text: str, html: str, election: Election | None, user) -> rendering.Rendered:
+    """Parts not saved yet, rendered for ``election`` (None: a message about no election) as ``user``
+    would get them; raises ``InvalidInput`` naming the part and line that does not compile or render."""
     chosen = UserSettings.objects.filter(user=user).values_list("time_zone", flat=True).first() or ""
     zone = zone_of(chosen, election)
-    context = {**rendering.sample_context(), "election": election_context(election, zone),
+    context = {**rendering.sample_context(),
+               "election": election_context(election, zone) if election is not None else None,
                "recipient": _recipient(user, zone), "occurrence": {"label": "preview", "at": {}},
                "unsubscribe_url": ""}
-    return rendering.CompiledTemplate(template.subject, template.text, template.html).render(context)
+    return rendering.CompiledTemplate(subject, text, html).render(context)
+
+
+#: The sample values a test message carries for the keys only some senders fill in.
+TEST_CONTEXT_KEYS = ("alert", "subject", "summary")
+
+
+def send_test(template_name: str, election: Election | None, user) -> OutboxMessage:
+    """Queue the saved template to ``user`` through the outbox (delivered by the email worker), rendered
+    for ``election`` (the caller checked they may view it) with sample values for the keys an alert or a
+    summary would fill in. Each call is a new message. Raises ``InvalidInput`` naming ``email`` when the
+    user has no address, ``template`` when there is no such template; nothing is queued then."""
+    template = get_template(template_name)
+    if not user.email:
+        raise InvalidInput({"email": ["Your account has no email address, so a test has nowhere to go; "
+                                      "ask an administrator to set one."]})
+    sample = rendering.sample_context()
+    result = queue_emails(
+        template_name=template.name, election=election, users=[user],
+        cause=f"test:{template.name}:{uuid.uuid4().hex}",
+        cause_label=f"test of {template.name} for {user.get_username()}",
+        occurrence={"label": "test", "at": {}}, extra_context={k: sample[k] for k in TEST_CONTEXT_KEYS},
+    )
+    if not result.ids:  # only when the caller skipped the viewer check
+        raise InvalidInput({"election": ["You may not view this election; choose another or none."]})
+    return OutboxMessage.objects.get(pk=result.ids[0])
 
 
 def _recipient(user, zone: str) -> dict:
