@@ -25,6 +25,10 @@ def future(days: int) -> str:
     return (timezone.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+REMINDER = {"name": "Closing soon", "when": {"before": "end_voting", "offset": "PT24H"},
+            "operations": {"send_email": {"template": "voting-closes-soon"}},
+            "recipients": {"grants": ["edit"]}}
+
 # (method, path template, body, the grant it needs, the status when allowed). In this order:
 # the status actions go from notstarted, so suspend/resume are refused (409) before start and stop.
 OBJECT_ENDPOINTS = [
@@ -38,6 +42,10 @@ OBJECT_ENDPOINTS = [
      {"start_voting": {"event_at": future(2)}, "end_voting": {"event_at": future(3)}},
      "schedule-events", 200),
     ("patch", "/api/elections/{pk}/scheduled-events/", {"end_voting": None}, "schedule-events", 200),
+    ("get", "/api/elections/{pk}/automations/", None, "view", 200),
+    ("post", "/api/elections/{pk}/automations/", REMINDER, "schedule-events", 201),
+    ("get", "/api/automations/recipient-suggestions/?election={pk}", None, "schedule-events", 200),
+    ("get", "/api/elections/{pk}/emails/", None, "edit", 200),
     ("post", "/api/elections/{pk}/suspend/", None, "edit", 409),
     ("post", "/api/elections/{pk}/resume/", None, "edit", 409),
     ("post", "/api/elections/{pk}/start/", None, "edit", 200),
@@ -46,6 +54,9 @@ OBJECT_ENDPOINTS = [
     ("delete", "/api/elections/{pk}/", None, "edit", 204),
 ]
 PAGES = ["/elections/{pk}/", "/elections/{pk}/events/", "/elections/{pk}/activity/"]
+#: Pages that need more than the view grant: (path template, grant).
+GRANTED_PAGES = [("/elections/{pk}/automations/panel/", "view"), ("/elections/{pk}/emails/", "edit"),
+                 ("/elections/{pk}/settings/", "edit")]
 
 
 def expected(role: str, covered: bool, needs: str, allowed: int, path: str) -> int:
@@ -188,3 +199,39 @@ def test_pages(role, target, world, make_user, client):
     for path in ("/", "/elections/new/", "/upcoming/", "/calendar/"):
         response = client.get(path)
         assert response.status_code == (302 if role == "anonymous" else 200), path
+
+
+@pytest.mark.parametrize("target", ["parent", "child", "sibling"])
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_that_need_a_grant(role, target, world, make_user, client):
+    api_client = caller(role, make_user, grant_on=world["parent"])
+    user = getattr(api_client.handler, "_force_user", None)
+    if user is not None:
+        client.force_login(user)
+    covered = role != "no grant" and target in ("parent", "child")
+    mismatches = []
+    for template, needs in GRANTED_PAGES:
+        got = client.get(template.format(pk=world[target].pk)).status_code
+        if role == "anonymous":
+            ok = got in (302, 401)  # the fragment answers 401; pages send to the login page
+        else:
+            ok = got == expected(role, covered, needs, 200, template)
+        if not ok:
+            mismatches.append(f"{template}: got {got}")
+    assert not mismatches, f"{role} on {target}:\n" + "\n".join(mismatches)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_superuser_only_pages(role, world, make_user, client):
+    api_client = caller(role, make_user, grant_on=world["parent"])
+    user = getattr(api_client.handler, "_force_user", None)
+    if user is not None:
+        client.force_login(user)
+    for path in ("/automations/", "/emails/", "/email-templates/"):
+        got = client.get(path).status_code
+        if role == "anonymous":
+            assert got == 302, path
+        else:
+            assert got == (200 if role == "superuser" else 403), (path, got)
+    api = api_client.get("/api/automations/").status_code
+    assert api == {"anonymous": 401, "superuser": 200}.get(role, 403)
