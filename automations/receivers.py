@@ -71,15 +71,17 @@ def on_voting_events_changed(sender=None, *, election_id: int, changes: dict, **
                    if set(a.when) & {"before", "after"} and _anchor_of(a) in changes]
     if not automations:
         return
-    pending = runs.pending_runs(election_id=election_id, lock=True)
+    pending: dict[int, list[ScheduledEvent]] = {}
+    for run in runs.pending_runs(election_id=election_id, lock=True):
+        pending.setdefault(run.automation_id, []).append(run)
     closing: dict[tuple[str, str], list[ScheduledEvent]] = {}
     specs = []
     for automation in automations:
         when = planning.when_of(automation)
         old, new = changes[when.anchor]
         noun = ANCHOR_NOUN[when.anchor]
-        mine = [r for r in pending if r.automation_id == automation.pk
-                and (old is None or (r.payload.get("occurrence") or {}).get("anchor_task_id") == old.task_id)]
+        mine = [r for r in pending.get(automation.pk, ())
+                if old is None or (r.payload.get("occurrence") or {}).get("anchor_task_id") == old.task_id]
         if mine:
             outcome = ((State.SUPERSEDED, f"{noun} moved to {format_utc(new.event_at)}") if new is not None
                        else (State.CANCELLED, f"{noun} was cancelled"))

@@ -38,7 +38,9 @@ def plan(now: datetime | None = None) -> int:
         sent += published
         if claimed < PLAN_BATCH:
             break
-    PlannerHeartbeat.objects.update_or_create(pk=1, defaults={"last_tick_at": now, "published": sent})
+    # One UPDATE (one round trip, autocommit); the row is created by the first tick only.
+    if not PlannerHeartbeat.objects.filter(pk=1).update(last_tick_at=now, published=sent):
+        PlannerHeartbeat.objects.update_or_create(pk=1, defaults={"last_tick_at": now, "published": sent})
     return sent
 
 
