@@ -25,25 +25,16 @@ def when_of(automation: Automation) -> When:
     """The typed ``when`` of a stored (already validated, canonical) automation."""
     from .validation import election_zone
 
-    key = (automation.pk, automation.revision, election_zone(automation.election))
-    if automation.pk is None or key not in _WHEN_OF:
-        when = _stored_when(json.dumps(automation.when, sort_keys=True), automation.scope, key[2])
-        if automation.pk is None:
-            return when
-        if len(_WHEN_OF) >= 10_000:
-            _WHEN_OF.clear()
-        _WHEN_OF[key] = when
-    return _WHEN_OF[key]
-
-
-#: (automation id, revision, default zone) -> its parsed ``when``: a revision never changes its rule.
-_WHEN_OF: dict[tuple, When] = {}
+    # Keyed by the rule's content, not by id and revision: an id can come back after a
+    # rolled-back transaction (SQLite) with another rule.
+    return _stored_when(json.dumps(automation.when, sort_keys=True), automation.scope,
+                        election_zone(automation.election))
 
 
 @lru_cache(maxsize=4096)
 def _stored_when(when_json: str, scope: str, default_zone: str) -> When:
     """Parsed once per distinct rule (the values are frozen): 10,000 rules due at one
-    minute are mostly a few distinct ones, and parsing a cron rule looks for its next run."""
+    minute are mostly a few distinct ones."""
     return parse_when(json.loads(when_json), scope=scope, default_zone=default_zone, now=None)
 
 

@@ -95,16 +95,22 @@ def test_moving_the_end_of_voting_moves_every_reminder_with_it_in_the_same_state
 # --- cron runs due together -------------------------------------------------------------------------
 
 def _cron_elections(alice, n: int, minute):
-    """``n`` open elections, each with a cron rule every minute that suspends it, due at ``minute``."""
+    """``n`` open elections, each with an hourly rule at ``minute``'s minute that suspends it,
+    due at ``minute`` (a minute ago: on time, and its next run an hour later whatever the
+    test's own duration)."""
     rules = []
     for i in range(n):
         election = create_election(title=f"Cron {i}", created_by=alice)
         configuring.change_status(election, "start", actor=alice)
         rules.append(automation_services.create_automation(
-            {"name": f"every minute {i}", "when": {"cron_rule": "* * * * *", "timezone": "UTC"},
+            {"name": f"hourly {i}", "when": {"cron_rule": f"{minute.minute} * * * *", "timezone": "UTC"},
              "operations": {"suspend_voting": {}}}, election=election, actor=alice))
     _plan_again(rules, minute)
     return rules
+
+
+def _last_minute():
+    return timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=1)
 
 
 def _plan_again(rules, minute) -> None:
@@ -115,7 +121,7 @@ def _plan_again(rules, minute) -> None:
 
 
 def test_cron_runs_due_at_one_minute_run_once_each_and_plan_their_next_in_the_same_statements(alice):
-    minute = timezone.now().replace(second=0, microsecond=0)  # the last one: on time, nothing missed
+    minute = _last_minute()
     queries = {}
     for n in (2, 4):
         rules = _cron_elections(alice, n, minute)
@@ -130,7 +136,7 @@ def test_cron_runs_due_at_one_minute_run_once_each_and_plan_their_next_in_the_sa
             assert run.state == State.DONE and run.result["status_changes"] == 1
             assert status_of(rule.election_id) == Status.SUSPENDED
             [after] = runs_of(rule, state=State.PENDING)
-            assert after.event_at == minute + timedelta(minutes=1), "the next occurrence, planned once"
+            assert after.event_at == minute + timedelta(hours=1), "the next occurrence, planned once"
             executed = ActivityEntry.objects.filter(action=Action.RUN_EXECUTED, election_id=rule.election_id)
             assert [e.metadata["task_id"] for e in executed] == [run.task_id]
         assert set(executing.execute_events(deliveries).values()) == {"discarded"}, "never twice"
@@ -139,24 +145,28 @@ def test_cron_runs_due_at_one_minute_run_once_each_and_plan_their_next_in_the_sa
 
 
 def test_runs_of_one_delivery_keep_their_own_outcomes_and_the_missed_ones_are_coalesced(alice):
-    minute = timezone.now().replace(second=0, microsecond=0)
+    minute = _last_minute()
     on_time, turned_off, late = _cron_elections(alice, 3, minute)
     [off_run] = runs_of(turned_off, state=State.PENDING)
     automation_services.set_run_enabled(turned_off, off_run.pk, False, actor=alice)
-    _plan_again([late], minute - timedelta(minutes=10))
+    _plan_again([late], minute - timedelta(hours=3))  # down for three hours
     [late_run] = runs_of(late, state=State.PENDING)
     due = [run for rule in (on_time, turned_off, late) for run in runs_of(rule, state=State.PENDING)]
     outcomes = executing.execute_events([(run.pk, run.task_id) for run in due])
-    assert outcomes == {due[0].pk: "done", off_run.pk: "skipped", late_run.pk: "done"}
+    assert outcomes == {due[0].pk: "done", off_run.pk: "skipped", late_run.pk: "skipped"}
     off_run.refresh_from_db()
+    late_run.refresh_from_db()
     assert off_run.state == State.SKIPPED and off_run.reason == "turned off by alice"
+    assert late_run.reason.startswith("missed while down")
     assert status_of(turned_off.election_id) == Status.STARTED
+    assert status_of(late.election_id) == Status.STARTED
     for rule in (on_time, turned_off):
         [after] = runs_of(rule, state=State.PENDING)
-        assert after.event_at == minute + timedelta(minutes=1)
-    # Ten minutes late: the latest missed occurrence runs at once, the other nine are one log row.
+        assert after.event_at == minute + timedelta(hours=1)
+    # Three hours late: the latest missed occurrence (within the hour of catch-up) runs at
+    # once, the two between are one log row.
     [missed] = ActivityEntry.objects.filter(action=Action.AUTOMATION_RUNS_MISSED)
-    assert missed.metadata["count"] == 9 and missed.metadata["automation_id"] == late.pk
+    assert missed.metadata["count"] == 2 and missed.metadata["automation_id"] == late.pk
     [catch_up] = runs_of(late, state=State.PENDING)
     assert catch_up.event_at == minute
 
