@@ -176,7 +176,9 @@ def record_many(entries: Iterable[Entry]) -> list[ActivityEntry]:
     entries = list(entries)
     if not entries:
         return []
-    with transaction.atomic():
+    # One INSERT is atomic by itself: in the caller's transaction no savepoint (two round
+    # trips) is needed; outside one, this still reads the paths and inserts in one.
+    with transaction.atomic(savepoint=False):
         values = _values(entries, timezone.now())
         return ActivityEntry.objects.bulk_create([ActivityEntry(**row) for row in values], batch_size=2000)
 
@@ -196,7 +198,7 @@ def record_bulk(entries: Iterable[Entry]) -> int:
     entries = list(entries)
     if connection.vendor != "postgresql" or len(entries) < BULK_FROM:
         return len(record_many(entries))
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # one INSERT: no savepoint in the caller's transaction
         paths = tree_paths({e.election.pk for e in entries})
         return staged_entries(entries, paths=paths, now=timezone.now()).insert()
 

@@ -27,12 +27,13 @@ do not use for iteration: it loses a run in zones with a 30-minute shift).
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import UTC, date, datetime, timedelta
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
@@ -228,9 +229,19 @@ def _day(wall: datetime) -> str:
     return f"{wall.day} {wall:%b %Y}"
 
 
+@lru_cache(maxsize=4096)
+def _parsed(rule: str) -> CronSim:
+    """``rule`` parsed once: cronsim parses the fields on every construction, which cost
+    more than finding the next run. Copies of it iterate (``_walls``)."""
+    return CronSim(rule, datetime(2000, 1, 1))
+
+
 def _walls(rule: str, start: datetime) -> Iterator[datetime]:
     """Naive wall times matching ``rule``, strictly after naive ``start``, in order."""
-    it = CronSim(rule, start)
+    # A copy of the parsed rule, started where CronSim(rule, start) would start: a forward
+    # iteration from a naive time only sets `dt` (cronsim 2.x; the fields are read-only).
+    it = copy.copy(_parsed(rule))
+    it.dt = start.replace(microsecond=0)
     while True:
         try:
             yield next(it)
@@ -244,9 +255,13 @@ def iter_occurrences(cron: Cron, after: datetime) -> Iterator[Occurrence]:
         raise ValueError("after must be an aware datetime")
     tz = _zone(cron.zone)
     after = after.astimezone(UTC)
-    # Start a day early in wall time: the offset may change between then and `after`
-    # (by at most a day: Pacific/Apia, 2011), so no wall time mapping after it is missed.
-    start = after.astimezone(tz).replace(tzinfo=None) - timedelta(days=1)
+    # A wall time w is the instant w - offset, so the first wall time that can map after
+    # `after` is `after` + the least offset in force around then. Start one offset change
+    # (hi - lo) earlier still, so a spring-forward gap just before is seen whole (its runs
+    # merge into one, its note names them all). Starting a whole day early, as this did,
+    # walked 1,440 wall times of an every-minute rule for each next run.
+    lo, hi = _offset_bounds(cron.zone, after.date())
+    start = after.replace(tzinfo=None) + lo - (hi - lo)
     runs = _fixed_time(cron.rule, tz, start) if is_fixed_time(cron.rule) else _periodic(cron.rule, tz, start)
     for occurrence in runs:
         if occurrence.at_utc <= after:
@@ -254,6 +269,20 @@ def iter_occurrences(cron: Cron, after: datetime) -> Iterator[Occurrence]:
         if cron.until is not None and occurrence.at_utc > cron.until:
             return
         yield occurrence
+
+
+@cache
+def _offset_bounds(zone: str, day: date) -> tuple[timedelta, timedelta]:
+    """The least and greatest UTC offsets ``zone`` has at instants from 2 days before UTC
+    ``day`` to 3 days after, sampled hourly (no zone keeps an offset for less than an hour).
+
+    Offsets move by at most a day at once (Pacific/Apia, 2011), so every wall time within
+    a day of ``day`` maps to an instant whose offset is within these bounds.
+    """
+    tz = _zone(zone)
+    first = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=2)
+    offsets = {(first + timedelta(hours=h)).astimezone(tz).utcoffset() for h in range(0, 5 * 24 + 1)}
+    return min(offsets), max(offsets)
 
 
 def _fixed_time(rule: str, tz: ZoneInfo, start: datetime) -> Iterator[Occurrence]:
@@ -281,8 +310,7 @@ def _fixed_time(rule: str, tz: ZoneInfo, start: datetime) -> Iterator[Occurrence
 def _periodic(rule: str, tz: ZoneInfo, start: datetime) -> Iterator[Occurrence]:
     # Wall times come in wall order; their instants may not (a repeated hour comes
     # back). Hold them in a heap and release an instant once no later wall time can
-    # map before it: a later wall time w' is the instant w' - offset, and offsets are
-    # at most +14h (Pacific/Kiritimati), so nothing later lands before wall - 15h.
+    # map before it: a later wall time w' is the instant w' - offset(w').
     heap: list[tuple[datetime, int, Occurrence]] = []
     counter = itertools.count()
     skipped: list[datetime] = []
@@ -303,7 +331,9 @@ def _periodic(rule: str, tz: ZoneInfo, start: datetime) -> Iterator[Occurrence]:
                     f"this rule runs at both, this is the {which} (UTC{local:%z})"
                 )
             heapq.heappush(heap, (at, next(counter), Occurrence(at, local, this_note)))
-        horizon = wall.replace(tzinfo=UTC) - timedelta(hours=15)
+        # Release what no later wall time can precede: a later one maps at or after
+        # wall - (the greatest offset around it); a day or more later, after it anyway.
+        horizon = wall.replace(tzinfo=UTC) - _offset_bounds(tz.key, wall.date())[1]
         while heap and heap[0][0] < horizon:
             yield heapq.heappop(heap)[2]
     while heap:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from activity_log.models import Action
 from activity_log.presentation import format_utc
-from activity_log.services import record
+from activity_log.services import Entry, record_many
 from config.sql import id_in
 from elections import signals as election_signals
 from elections.models import Status
@@ -27,7 +27,7 @@ from scheduling import signals as scheduling_signals
 from scheduling.models import Kind, ScheduledEvent, State
 
 from . import planning
-from .cron import coalesce_missed
+from .cron import coalesce_missed, next_occurrences
 from .models import Automation
 from .services import log_ref
 from .when import Cron, OnStatus, OnUser
@@ -42,14 +42,14 @@ def connect() -> None:
     scheduling_signals.voting_events_changed.connect(on_voting_events_changed,
                                                      dispatch_uid="automations.relative")
     election_signals.statuses_changed.connect(on_statuses_changed, dispatch_uid="automations.status")
-    scheduling_signals.run_finished.connect(on_run_finished, dispatch_uid="automations.cron_next")
+    scheduling_signals.runs_finished.connect(on_runs_finished, dispatch_uid="automations.cron_next")
     user_logged_in.connect(on_user_logged_in, dispatch_uid="automations.last_login")
     User = get_user_model()
     pre_save.connect(remember_is_active, sender=User, dispatch_uid="automations.user_pre")
     post_save.connect(on_user_saved, sender=User, dispatch_uid="automations.user_post")
     worker_ready.connect(on_worker_ready, dispatch_uid="automations.bootstrap")
     operations.register(planning.RELATIVE_GUARD, run=run_relative_guard,
-                        validate=_refuse_guard_params, scopes={"election"})
+                        validate=_refuse_guard_params, scopes={"election"}, writes=False)
 
 
 def _active(queryset):
@@ -63,27 +63,34 @@ def on_voting_events_changed(sender=None, *, election_id: int, changes: dict, **
 
     ``changes`` maps a kind to ``(old, new)``: the old pending event's runs are superseded
     ("moved with …") by runs around the new one, or cancelled when there is no new one.
+    Set-based, in the caller's transaction: one query for the runs, one UPDATE and one
+    INSERT of log rows per reason, one INSERT of the new runs, whether one reminder hangs
+    on the event or a hundred.
     """
     automations = [a for a in _active(Automation.objects.filter(election_id=election_id))
                    if set(a.when) & {"before", "after"} and _anchor_of(a) in changes]
     if not automations:
         return
-    pending = runs.pending_runs(election_id=election_id, lock=True)
+    pending: dict[int, list[ScheduledEvent]] = {}
+    for run in runs.pending_runs(election_id=election_id, lock=True):
+        pending.setdefault(run.automation_id, []).append(run)
+    closing: dict[tuple[str, str], list[ScheduledEvent]] = {}
+    specs = []
     for automation in automations:
         when = planning.when_of(automation)
         old, new = changes[when.anchor]
         noun = ANCHOR_NOUN[when.anchor]
-        mine = [r for r in pending if r.automation_id == automation.pk
-                and (old is None or (r.payload.get("occurrence") or {}).get("anchor_task_id") == old.task_id)]
+        mine = [r for r in pending.get(automation.pk, ())
+                if old is None or (r.payload.get("occurrence") or {}).get("anchor_task_id") == old.task_id]
         if mine:
-            if new is not None:
-                runs.close_runs(mine, state=State.SUPERSEDED, actor=None,
-                                reason=f"{noun} moved to {format_utc(new.event_at)}")
-            else:
-                runs.close_runs(mine, state=State.CANCELLED, actor=None,
-                                reason=f"{noun} was cancelled")
+            outcome = ((State.SUPERSEDED, f"{noun} moved to {format_utc(new.event_at)}") if new is not None
+                       else (State.CANCELLED, f"{noun} was cancelled"))
+            closing.setdefault(outcome, []).extend(mine)
         if new is not None:
-            runs.schedule_runs([planning.relative_run(automation, when, new)], actor=None)
+            specs.append(planning.relative_run(automation, when, new))
+    for (state, reason), closed in closing.items():
+        runs.close_runs(closed, state=state, actor=None, reason=reason)
+    runs.schedule_runs(specs, actor=None)
 
 
 def _anchor_of(automation: Automation) -> str | None:
@@ -172,36 +179,50 @@ def _tops(ids: set[int]) -> set[int]:
 
 # --- the next cron occurrence -----------------------------------------------------------------
 
-def on_run_finished(sender=None, *, run: ScheduledEvent, outcome: str = "", **kwargs) -> None:
-    """After a cron run executed or was skipped, schedule the next occurrence.
+def on_runs_finished(sender=None, *, finished: list[ScheduledEvent], **kwargs) -> None:
+    """After cron runs executed, were skipped or failed, schedule each rule's next occurrence.
 
+    For a whole delivery at once: one query locks the rules (in id order), one INSERT
+    writes the next runs and one their log rows, whether 1 or 100 rules ran this minute.
     Runs missed while down are coalesced (``coalesce_missed``): within the rule's
     ``catch_up`` one late run stands for all, the others are recorded in ONE log row
-    (count and range), never run one by one.
+    (count and range) per rule, never run one by one.
     """
-    data = run.payload or {}
-    occurrence = data.get("occurrence") or {}
-    if run.kind != Kind.AUTOMATION or occurrence.get("type") != "cron":
+    cron = [run for run in finished if run.kind == Kind.AUTOMATION
+            and ((run.payload or {}).get("occurrence") or {}).get("type") == "cron"]
+    if not cron:
         return
-    automation = (Automation.objects.select_for_update(of=("self",)).select_related("election")
-                  .filter(pk=run.automation_id).first())
-    if (automation is None or not automation.active
-            or (data.get("automation") or {}).get("revision") != automation.revision):
-        return  # deleted, turned off or changed: its runs were replanned already
-    when = planning.when_of(automation)
-    if not isinstance(when, Cron):
-        return
+    automations = {a.pk: a for a in Automation.objects.select_for_update(of=("self",))
+                   .select_related("election").filter(pk__in={run.automation_id for run in cron})
+                   .order_by("pk")}
     now = timezone.now()
-    run_at, missed = coalesce_missed(when, run.event_at, now)
-    if missed:
-        record(Action.AUTOMATION_RUNS_MISSED, log_ref(automation), actor=None,
-               automation_id=automation.pk, automation_uid=str(automation.uid), name=automation.name,
-               count=len(missed), first=missed[0], last=missed[-1],
-               reason="missed while down", caught_up_by=run_at)
-    spec = (planning.cron_run(automation, when, run_at) if run_at is not None
-            else planning.next_cron_run(automation, when, max(now, run.event_at)))
-    if spec is not None:
-        runs.schedule_runs([spec], actor=None)
+    specs, missed_rows = [], []
+    for run in cron:
+        automation = automations.get(run.automation_id)
+        if (automation is None or not automation.active
+                or ((run.payload or {}).get("automation") or {}).get("revision") != automation.revision):
+            continue  # deleted, turned off or changed: its runs were replanned already
+        when = planning.when_of(automation)
+        if not isinstance(when, Cron):
+            continue
+        upcoming = next_occurrences(when, run.event_at, 1)
+        if not upcoming:
+            continue  # the rule has ended (until)
+        if upcoming[0].at_utc > now:  # on time, nothing missed: the next occurrence, found once
+            specs.append(planning.cron_run(automation, when, upcoming[0].at_utc))
+            continue
+        run_at, missed = coalesce_missed(when, run.event_at, now)
+        if missed:
+            missed_rows.append(Entry(Action.AUTOMATION_RUNS_MISSED, log_ref(automation), None, None, {
+                "automation_id": automation.pk, "automation_uid": str(automation.uid),
+                "name": automation.name, "count": len(missed), "first": missed[0], "last": missed[-1],
+                "reason": "missed while down", "caught_up_by": run_at}))
+        spec = (planning.cron_run(automation, when, run_at) if run_at is not None
+                else planning.next_cron_run(automation, when, max(now, run.event_at)))
+        if spec is not None:
+            specs.append(spec)
+    record_many(missed_rows)
+    runs.schedule_runs(specs, actor=None)
 
 
 # --- user triggers (global automations) --------------------------------------------------------

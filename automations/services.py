@@ -10,6 +10,7 @@ publishes or revokes on commit.
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from activity_log.models import Action
@@ -161,20 +162,33 @@ def _plan(automation: Automation, *, actor, now: datetime) -> list[ScheduledEven
     return runs.schedule_runs(specs, actor=actor) if specs else []
 
 
+#: Automations planned per transaction by ``plan_missing_runs`` (its INSERTs stay bounded).
+PLAN_MISSING_CHUNK = 2000
+
+
 def plan_missing_runs(*, now: datetime | None = None) -> int:
     """Give each active due-date or cron automation that has no pending run its next run.
 
     For bootstrap (after ``migrate``: the "Daily maintenance" automation the migration
     installs) and repair; idempotent (the task id of the next occurrence is deterministic).
-    Returns how many runs were scheduled.
+    One query finds the automations without a pending run (an anti-join on the pending
+    runs' index); their runs are written ``PLAN_MISSING_CHUNK`` automations per
+    transaction, in a few statements each, so a worker start with 100,000 cron rules does
+    not take one transaction per rule. Returns how many runs were scheduled.
     """
     now = now or timezone.now()
+    has_pending = ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, state=State.PENDING,
+                                                automation_id=OuterRef("pk"))
+    missing = list(Automation.objects.filter(active=True)
+                   .filter(Q(when__has_key="at") | Q(when__has_key="cron_rule"))
+                   .filter(~Exists(has_pending)).order_by("pk").values_list("pk", flat=True))
     count = 0
-    with transaction.atomic():
-        pending = set(ScheduledEvent.objects.filter(kind=Kind.AUTOMATION, state=State.PENDING)
-                      .values_list("automation_id", flat=True))
-        for automation in Automation.objects.filter(active=True).select_related("election"):
-            if automation.pk in pending or not ({"at", "cron_rule"} & set(automation.when)):
-                continue
-            count += len(_plan(automation, actor=None, now=now))
+    for start in range(0, len(missing), PLAN_MISSING_CHUNK):
+        with transaction.atomic():
+            chunk = (Automation.objects.select_for_update(of=("self",)).select_related("election")
+                     .filter(pk__in=missing[start:start + PLAN_MISSING_CHUNK], active=True)
+                     .filter(~Exists(has_pending)).order_by("pk"))
+            specs = [spec for automation in chunk
+                     for spec in planning.initial_runs(automation, now, anchors={})]
+            count += len(runs.schedule_runs(specs, actor=None))
     return count

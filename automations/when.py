@@ -139,17 +139,18 @@ When = At | Cron | Relative | OnStatus | OnUser
 # --- parsing --------------------------------------------------------------------------------
 
 
-def parse_when(data: object, *, scope: Scope, default_zone: str, now: datetime) -> When:
+def parse_when(data: object, *, scope: Scope, default_zone: str, now: datetime | None) -> When:
     """Validate and normalize a ``when`` JSON object.
 
     ``scope`` is ``"election"`` (an election's automation) or ``"global"``;
     ``default_zone`` is the zone of a cron rule without ``timezone`` (the election's
-    ``time_zone``); ``now`` (aware) is the clock to judge "in the past" and "never fires".
+    ``time_zone``); ``now`` (aware) is the clock to judge "in the past" and "never fires",
+    or None for a stored rule, judged when it was saved (nothing is checked against a clock).
     Raises ``WhenError`` naming the field.
     """
     if scope not in ("election", "global"):
         raise ValueError(f"scope must be 'election' or 'global', not {scope!r}")
-    if now.tzinfo is None:
+    if now is not None and now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     if not isinstance(data, dict):
         raise WhenError("when", 'must be an object such as {"at": "2026-12-01T09:00:00+01:00"}')
@@ -193,9 +194,9 @@ def _parse_instant(field: str, value: object) -> datetime:
     return moment
 
 
-def _parse_at(data: dict, now: datetime) -> At:
+def _parse_at(data: dict, now: datetime | None) -> At:
     moment = _parse_instant("when.at", data["at"])
-    if moment <= now:
+    if now is not None and moment <= now:
         raise WhenError(
             "when.at", f"{data['at']!r} is in the past (now is {now.isoformat(timespec='seconds')}); "
             "give a future moment"
@@ -225,7 +226,7 @@ def _duration(field: str, value: object) -> timedelta:
         raise WhenError(field, str(exc)) from None
 
 
-def _parse_cron(data: dict, default_zone: str, now: datetime) -> Cron:
+def _parse_cron(data: dict, default_zone: str, now: datetime | None) -> Cron:
     try:
         rule = normalize_rule(data["cron_rule"])
     except CronRuleError as exc:
@@ -233,6 +234,8 @@ def _parse_cron(data: dict, default_zone: str, now: datetime) -> Cron:
     zone = check_zone("when.timezone", data.get("timezone", default_zone))
     until = _parse_instant("when.until", data["until"]) if "until" in data else None
     catch_up = _duration("when.catch_up", data["catch_up"]) if "catch_up" in data else DEFAULT_CATCH_UP
+    if now is None:  # stored: judged when saved
+        return Cron(rule, zone, until, catch_up)
     upcoming = next_occurrences(Cron(rule, zone), now, 1)
     if not upcoming:
         raise WhenError(

@@ -11,8 +11,8 @@ class SchedulingConfig(AppConfig):
         from . import operations
 
         operations.register("suspend_voting", run=operations.suspend_voting, validate=operations.no_params,
-                            scopes={"election"})
+                            scopes={"election"}, writes=False)
         operations.register("resume_voting", run=operations.resume_voting, validate=operations.no_params,
-                            scopes={"election"})
+                            scopes={"election"}, writes=False)
         operations.register("maintenance", run=maintenance.run, validate=operations.no_params,
                             scopes={"global"})

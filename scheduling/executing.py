@@ -6,8 +6,11 @@ or whose task id is not the event's current one, changes nothing and is logged.
 each event of a failed batch on its own, and marking an event failed.
 """
 
+import json
 import logging
+from contextlib import nullcontext
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
@@ -262,7 +265,7 @@ def record_failure(event_id: int, task_id: str, error: BaseException) -> None:
             record(Action.RUN_FAILED, election or (GLOBAL if peek is None else ElectionRef(
                 peek, "(deleted election)")), on_behalf_of=event.scheduled_by,
                 **run_metadata(event, error=summary))
-            signals.run_finished.send(sender=ScheduledEvent, run=event, outcome=State.FAILED.value)
+            signals.runs_finished.send(sender=ScheduledEvent, finished=[event])
             return
         record(Action.EVENT_FAILED, election or ElectionRef(peek, "(deleted election)"),
                on_behalf_of=event.scheduled_by, **event_metadata(event, error=summary))
@@ -303,10 +306,14 @@ def _run(run: ScheduledEvent, ref, trees, now, runs: "RunOutcomes") -> str:
     ctx = operations.RunContext(run, trees, now)
     before = trees.statuses()
     counts: dict[str, dict] = {}
+    steps = list(((run.payload or {}).get("operations") or {}).items())
     try:
-        with transaction.atomic():
-            for name, params in ((run.payload or {}).get("operations") or {}).items():
-                counts[name] = operations.get(name).run(ctx, params or {}) or {}
+        todo = [(operations.get(name), params or {}) for name, params in steps]
+        # A savepoint undoes what the operations wrote if one of them skips; operations that
+        # write nothing (statuses are decided in memory, ``trees.restore`` undoes them) need none.
+        with transaction.atomic() if any(op.writes for op, _ in todo) else nullcontext():
+            for op, params in todo:
+                counts[op.name] = op.run(ctx, params) or {}
     except operations.RunSkipped as skip:
         trees.restore(before)
         runs.skipped.append((run, ref, skip.reason))
@@ -348,17 +355,32 @@ class RunOutcomes:
         ]
 
     def write(self, done_at) -> None:
-        """Store each run's final state, then announce it (``run_finished``) in this transaction."""
+        """Store each run's final state, then announce them all (``runs_finished``) in this transaction.
+
+        One UPDATE per distinct result (done) and per reason (skipped), not one per run: the
+        runs of one delivery (a cron minute of 100 automations) mostly share both.
+        """
+        lateness = ExpressionWrapper(Value(done_at, output_field=DateTimeField()) - F("event_at"),
+                                     output_field=DurationField())
+        by_result: dict[str, tuple[dict, list[int]]] = {}
         for run, _, result in self.done:
             run.state, run.reason, run.result = State.DONE, "", result
             run.finished_at = run.executed_at = done_at
             run.lateness = done_at - run.event_at
-            run.save(update_fields=["state", "reason", "result", "finished_at", "executed_at", "lateness"])
+            key = json.dumps(result, sort_keys=True, cls=DjangoJSONEncoder)
+            by_result.setdefault(key, (result, []))[1].append(run.pk)
+        for result, pks in by_result.values():
+            ScheduledEvent.objects.filter(pk__in=pks).update(
+                state=State.DONE, reason="", result=result, finished_at=done_at, executed_at=done_at,
+                lateness=lateness)
+        by_reason: dict[str, list[int]] = {}
         for run, _, reason in self.skipped:
             run.state, run.reason, run.finished_at = State.SKIPPED, reason, done_at
             run.lateness = done_at - run.event_at
-            run.save(update_fields=["state", "reason", "finished_at", "lateness"])
-        for run, _, _ in self.done:
-            signals.run_finished.send(sender=ScheduledEvent, run=run, outcome=State.DONE.value)
-        for run, _, _ in self.skipped:
-            signals.run_finished.send(sender=ScheduledEvent, run=run, outcome=State.SKIPPED.value)
+            by_reason.setdefault(reason, []).append(run.pk)
+        for reason, pks in by_reason.items():
+            ScheduledEvent.objects.filter(pk__in=pks).update(
+                state=State.SKIPPED, reason=reason, finished_at=done_at, lateness=lateness)
+        finished = [run for run, _, _ in self.done] + [run for run, _, _ in self.skipped]
+        if finished:
+            signals.runs_finished.send(sender=ScheduledEvent, finished=finished)

@@ -95,6 +95,10 @@ class ScheduledEvent(models.Model):
             models.Index(fields=["next_dispatch_at"], condition=Q(state="pending"),
                          name="pending_by_next_dispatch"),
             models.Index(fields=["election", "-created_at"], name="event_history"),
+            # An automation's pending runs (each cron rule has one): found without reading
+            # its history, which grows by a row per occurrence.
+            models.Index(fields=["automation_id"], condition=Q(state="pending"),
+                         name="pending_runs_by_automation"),
         ]
 
     def __str__(self):

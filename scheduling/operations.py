@@ -72,21 +72,25 @@ class Operation:
     run: Callable[[RunContext, dict], dict]
     validate: Callable[[dict, str], dict]
     scopes: frozenset[str]
+    writes: bool = True
 
 
 _registry: dict[str, Operation] = {}
 
 
 def register(name: str, *, run: Callable[[RunContext, dict], dict], validate: Callable[[dict, str], dict],
-             scopes: set[str]) -> None:
+             scopes: set[str], writes: bool = True) -> None:
     """Make ``name`` available to runs in ``scopes`` (``election``, ``global``); again replaces it.
 
     ``run(ctx, params)`` returns counts merged into the run's result; ``validate(params, scope)``
-    returns canonical params or raises ``InvalidInput`` keyed by parameter.
+    returns canonical params or raises ``InvalidInput`` keyed by parameter. ``writes=False``
+    promises that ``run`` writes nothing to the database itself (it only reads, or changes
+    statuses through ``ctx.change_status``, which are written with the run's outcome): a run
+    of such operations only needs no savepoint to undo a skip, and saves two round trips.
     """
     if not scopes or not set(scopes) <= SCOPES:
         raise ValueError(f"scopes must be a non-empty subset of {sorted(SCOPES)}, not {scopes!r}")
-    _registry[name] = Operation(name, run, validate, frozenset(scopes))
+    _registry[name] = Operation(name, run, validate, frozenset(scopes), writes)
 
 
 def unregister(name: str) -> None:

@@ -79,7 +79,7 @@ def schedule_runs(specs: list[RunSpec], *, actor) -> list[ScheduledEvent]:
         return []
     now = timezone.now()
     due_from = now + horizon()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # no savepoint in the caller's transaction
         taken = set(ScheduledEvent.objects.filter(task_id__in=[s.task_id for s in specs])
                     .values_list("task_id", flat=True))
         rows = []
@@ -127,9 +127,15 @@ def close_runs(runs: Iterable[ScheduledEvent], *, state: str, reason: str, actor
     if not pks:
         return 0
     now = timezone.now()
-    with transaction.atomic():
-        pending = list(ScheduledEvent.objects.select_for_update()
-                       .filter(pk__in=pks, kind=Kind.AUTOMATION, state=State.PENDING).order_by("pk"))
+    with transaction.atomic(savepoint=False):  # no savepoint in the caller's transaction
+        # Lock and re-read only what may have changed since the caller read them (the state,
+        # the publishing marks), not whole rows: the callers' instances say the rest.
+        still = {pk: (count, at) for pk, count, at in ScheduledEvent.objects.select_for_update()
+                 .filter(pk__in=pks, kind=Kind.AUTOMATION, state=State.PENDING).order_by("pk")
+                 .values_list("pk", "dispatch_count", "next_dispatch_at")}
+        pending = list({run.pk: run for run in runs if run.pk in still}.values())
+        for run in pending:
+            run.dispatch_count, run.next_dispatch_at = still[run.pk]
         if not pending:
             return 0
         ScheduledEvent.objects.filter(pk__in=[r.pk for r in pending]).update(

@@ -1,6 +1,6 @@
 """Signals scheduling sends for the apps above it (imports point one way: they listen, we send).
 
-``voting_events_changed`` and ``run_finished`` are sent with ``send`` inside the
+``voting_events_changed`` and ``runs_finished`` are sent with ``send`` inside the
 transaction that made the change, so a receiver's writes commit or roll back with
 it; a receiver publishes only on commit. ``events_went_wrong`` is sent inside the
 execution transaction when voting events were skipped, failed, or ran later than
@@ -23,9 +23,11 @@ logger = logging.getLogger(__name__)
 #: ``delete_election``.
 voting_events_changed = Signal()
 
-#: ``run: ScheduledEvent``, ``outcome: "done" | "skipped" | "failed"``: a run left pending by
-#: executing (never when it was superseded or cancelled). Receivers create the next occurrence.
-run_finished = Signal()
+#: ``finished: list[ScheduledEvent]``: the runs one delivery took out of pending, each with its
+#: final ``state`` (``done``, ``skipped`` or ``failed``; never superseded or cancelled ones).
+#: One send per delivery, so a receiver can do its work for a whole batch at once (the next
+#: occurrences of 100 cron rules in a few statements). Receivers create the next occurrence.
+runs_finished = Signal()
 
 #: sent with ``incidents=list[Incident]``, one call per execution (a batch of events together)
 events_went_wrong = Signal()

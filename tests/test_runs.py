@@ -137,17 +137,18 @@ def test_runs_never_show_up_as_voting_events(alice, tree, client):
 # --- executing -----------------------------------------------------------------------
 
 def test_a_due_global_run_executes_its_operations_and_logs_the_counts(alice):
-    finished = []
-    signals.run_finished.connect(receiver := lambda run, outcome, **kw: finished.append((run.pk, outcome)))
+    seen = []
+    signals.runs_finished.connect(
+        receiver := lambda finished, **kw: seen.extend((r.pk, r.state) for r in finished))
     try:
         run = due_run(alice)
         assert fire(run) == "done"
     finally:
-        signals.run_finished.disconnect(receiver)
+        signals.runs_finished.disconnect(receiver)
     run.refresh_from_db()
     assert run.state == State.DONE and run.executed_at and run.lateness >= timedelta(seconds=1)
     assert run.result == {"pings": 1, "operations": {"ping": {"pings": 1}}}
-    assert finished == [(run.pk, "done")]
+    assert seen == [(run.pk, "done")]
     [entry] = global_log(Action.RUN_EXECUTED)
     assert entry.on_behalf_of_name == "alice" and entry.metadata["result"]["pings"] == 1
     assert fire(run) == "discarded", "delivered again: nothing happens twice"
