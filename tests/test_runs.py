@@ -3,6 +3,7 @@
 Delivery by a real worker and beat is in test_run_delivery.py.
 """
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -125,7 +126,10 @@ def test_runs_never_show_up_as_voting_events(alice, tree, client):
     listed = listed["results"] if isinstance(listed, dict) else listed
     assert {e["id"]: set(k for k, v in e["scheduled_events"].items() if v) for e in listed}[north.pk] == set()
     client.force_login(alice)
-    assert "automation" not in client.get(f"/elections/{north.pk}/").content.decode()
+    dashboard = client.get(f"/elections/{north.pk}/").content.decode()
+    voting = re.findall(r'<dd data-event-kind="(\w+)">(.*?)</dd>', dashboard, re.S)
+    assert [(kind, "Not scheduled" in text) for kind, text in voting] == [
+        ("start_voting", True), ("end_voting", True)]  # its run is on the automations panel only
     page = client.get("/").content.decode()
     assert "Voting opens" in page and "Automation run" not in page  # the root's next event, not its run
     assert "automation" not in client.get(f"/elections/{root.pk}/events/").content.decode()
