@@ -15,7 +15,7 @@ from datetime import datetime
 from activity_log.presentation import format_seconds
 from elections.models import Permission
 from notifications.recipients import FLAGS
-from notifications.selectors import RunDelivery, delivery_of_runs
+from notifications.selectors import EMAIL_OPERATIONS, RunDelivery, delivery_of_runs
 from scheduling.configuring import pending_events
 from scheduling.models import ScheduledEvent, State
 
@@ -25,8 +25,6 @@ from .planning import when_of
 from .validation import INTERNAL_PREFIX, public_names
 from .when import ANCHORS, STATUS_EVENTS, USER_TRIGGERS, At, Cron, Relative, describe
 
-#: the operations that send email: their runs are "sent" or "not sent"; others "done" or "not run"
-EMAIL_OPERATIONS = frozenset({"send_email", "send_summary"})
 #: how long an error from a run or the mail server may be on the page
 MAX_ERROR = 200
 #: a mail server's reply code (as the outbox keeps a refusal: "550 5.1.1 <…>: Recipient address rejected")
@@ -116,8 +114,13 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR else text[:MAX_ERROR - 1] + "…"
 
 
-def run_outcome(run: ScheduledEvent, delivery: RunDelivery | None = None) -> str:
+def run_outcome(run: ScheduledEvent, delivery: RunDelivery | None = None, *,
+                show_errors: bool = True) -> str:
     """What became of a run that is no longer pending, in the seed's words.
+
+    ``show_errors``: False for readers who may not see recipients (the view grant): a mail
+    server's reply and a failure's text name people and addresses, so they read only
+    "error: mail server refused" / "error" (the outbox, for edit-grant holders, has the rest).
 
     A run that sends email reads "Sent to 11 of 12" (its messages the mail server took, of
     the people it was for), "Not sent — <why>" or "Not sent — error: <the refusal>"; any
@@ -128,7 +131,7 @@ def run_outcome(run: ScheduledEvent, delivery: RunDelivery | None = None) -> str
     if run.state == State.SKIPPED:
         return f"{missed} — {_short(run.reason) or 'skipped'}"
     if run.state == State.FAILED:
-        return f"{missed} — error: {_short(run.reason) or 'unknown'}"
+        return f"{missed} — error: {_short(run.reason) or 'unknown'}" if show_errors else f"{missed} — error"
     if run.state == State.CANCELLED:
         return f"{missed} — cancelled: {_short(run.reason) or 'cancelled'}"
     if run.state == State.SUPERSEDED:
@@ -141,8 +144,11 @@ def run_outcome(run: ScheduledEvent, delivery: RunDelivery | None = None) -> str
     total = int((run.result or {}).get("recipients", delivery.sent + delivery.failed + delivery.waiting))
     if total == 0:
         return "Not sent — nobody to send it to"
-    error = _short(f"mail server refused ({delivery.error})" if SMTP_REPLY.match(delivery.error)
-                   else delivery.error)
+    refused = SMTP_REPLY.match(delivery.error)
+    if not show_errors:
+        error = "mail server refused" if refused else "delivery failed"
+    else:
+        error = _short(f"mail server refused ({delivery.error})" if refused else delivery.error)
     if delivery.failed and not (delivery.sent or delivery.waiting):
         return f"Not sent — error: {error}"
     if delivery.waiting:
@@ -184,7 +190,7 @@ def panel(election, *, zone: str, show_recipients: bool, past_limit: int = 20) -
     finished = selectors.past_runs_of_election(election.pk, past_limit)
     deliveries = delivery_of_runs([r.task_id for r in finished if r.state == State.DONE and sends_email(r)])
     past = [PastRun(r, ((r.payload or {}).get("automation") or {}).get("name") or "(deleted)",
-                    run_outcome(r, deliveries.get(r.task_id)), r.event_at,
+                    run_outcome(r, deliveries.get(r.task_id), show_errors=show_recipients), r.event_at,
                     f"{format_seconds(r.lateness.total_seconds())} late" if r.lateness is not None else "")
             for r in finished]
     shown = [zone, show_recipients,

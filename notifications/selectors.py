@@ -1,6 +1,5 @@
 """Reads of the outbox, the templates and a user's unsubscribes."""
 
-import re
 from dataclasses import dataclass
 
 from django.db.models import F, QuerySet
@@ -12,6 +11,7 @@ from elections.selectors import granted_rank, viewable_elections
 
 from . import usage
 from .models import EmailTemplate, MessageState, OutboxMessage, Unsubscribe
+from .unsubscribe import hide_tokens
 
 CHANGE_TEMPLATES = "notifications.change_emailtemplate"
 
@@ -43,14 +43,19 @@ class RunDelivery:
     error: str = ""
 
 
+#: The automation operations that queue email, each run's messages with the cause
+#: ``run:<task id>:<operation>`` (notifications.operations registers them).
+EMAIL_OPERATIONS = frozenset({"send_email", "send_summary"})
+
+
 def delivery_of_runs(task_ids: list[str]) -> dict[str, RunDelivery]:
     """Each run's messages by state (outbox rows whose cause is ``run:<task id>:<operation>``);
     a run that queued nothing is absent. One query."""
     if not task_ids:
         return {}
     counts: dict[str, dict] = {}
-    rows = (OutboxMessage.objects.filter(cause__regex=r"^run:(" + "|".join(
-        re.escape(t) for t in task_ids) + r"):")
+    causes = [f"run:{task_id}:{operation}" for task_id in task_ids for operation in EMAIL_OPERATIONS]
+    rows = (OutboxMessage.objects.filter(cause__in=causes)  # the (cause, recipient) index
         .order_by("id").values_list("cause", "state", "error"))
     for cause, state, error in rows:
         found = counts.setdefault(cause.split(":")[1], {"sent": 0, "failed": 0, "waiting": 0, "error": ""})
@@ -74,6 +79,17 @@ def message_for(user, pk: int) -> OutboxMessage:
             or (message.election_id is not None
                 and granted_rank(user, message.election_id) >= PERMISSION_RANK[Permission.EDIT])):
         raise Http404("No email with this id that you may read.")
+    return message
+
+
+def readable_message(user, pk: int) -> OutboxMessage:
+    """``message_for``, as ``user`` may read it: an election's editor sees what was sent but not
+    the recipient's one-click unsubscribe token (it acts for them without a session); the
+    recipient and superusers see it all. The instance is for display only: never save it."""
+    message = message_for(user, pk)
+    if user.pk != message.recipient_id and not user.is_superuser:
+        message.headers = {name: hide_tokens(str(value)) for name, value in (message.headers or {}).items()}
+        message.text, message.html = hide_tokens(message.text), hide_tokens(message.html)
     return message
 
 

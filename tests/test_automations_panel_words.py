@@ -96,6 +96,18 @@ def test_a_runs_outcome_in_the_seeds_words(made, delivery, words):
     assert presentation.run_outcome(made, delivery) == words
 
 
+def test_readers_without_the_recipients_see_that_it_failed_not_who_or_why():
+    refused = RunDelivery(failed=2, error="550 5.1.1 <x@example.org>: Recipient address rejected")
+    emailed = run(State.DONE, result={"recipients": 2})
+    assert presentation.run_outcome(emailed, refused, show_errors=False) == \
+        "Not sent — error: mail server refused"
+    partly = RunDelivery(sent=1, failed=1, error="connection reset by bob@example.org's server")
+    assert presentation.run_outcome(emailed, partly, show_errors=False) == \
+        "Sent to 1 of 2; 1 not sent — error: delivery failed"
+    failed = run(State.FAILED, "SMTPRecipientsRefused: {'x@example.org': (550, b'no')}")
+    assert presentation.run_outcome(failed, show_errors=False) == "Not sent — error"
+
+
 def test_a_long_error_is_cut_short():
     words = presentation.run_outcome(run(State.FAILED, "x" * 5000))
     assert words.endswith("…") and len(words) < 250
