@@ -93,7 +93,8 @@ def recipient_suggestions(user, election, query: str, limit: int = MAX_SUGGESTIO
 
 def email_template_uses(user) -> dict[str, list[str]]:
     """``{template name: ["automation “name” of election “title”", ...]}`` for the automations that send
-    email, as ``user`` may see them: those of elections they may not view are only counted.
+    email, as ``user`` may see them: those of elections they may not view, and global ones for
+    anyone but a superuser, are only counted.
     Registered with ``notifications.usage`` (the email templates page)."""
     from elections.selectors import viewable_among
 
@@ -109,7 +110,8 @@ def email_template_uses(user) -> dict[str, list[str]]:
         if "send_summary" in operations:
             names.append("election-summary")
         for name in filter(None, names):
-            if automation.election_id and automation.election_id not in visible:
+            if (automation.election_id not in visible if automation.election_id
+                    else not user.is_superuser):  # global automations are for superusers only
                 hidden[name] = hidden.get(name, 0) + 1
                 continue
             where = f"of election “{automation.election.title}”" if automation.election_id else "(global)"
@@ -117,5 +119,5 @@ def email_template_uses(user) -> dict[str, list[str]]:
                 f"Automation “{automation.name}” {where}{'' if automation.active else ', turned off'}")
     for name, count in hidden.items():
         found.setdefault(name, []).append(
-            f"{count} automation{'s' if count != 1 else ''} of elections you may not view")
+            f"{count} automation{'s' if count != 1 else ''} you may not see")
     return found

@@ -101,7 +101,7 @@ def outbox(request):
 @login_required
 def outbox_message(request, pk: int):
     """One email as it was sent: headers, text, and the HTML in a sandboxed frame (never run here)."""
-    message = selectors.message_for(request.user, pk)
+    message = selectors.readable_message(request.user, pk)
     return render(request, "notifications/message.html", {
         "message": message, "election": _election_shown(request.user, message.election_id),
     })

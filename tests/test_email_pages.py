@@ -141,9 +141,11 @@ def test_template_uses_name_automations_only_of_elections_the_user_may_view(peop
                                   operations=operations)
     rows = {row.template.name: row.uses for row in selectors.templates_with_uses(people["bob"])}
     assert rows["voting-closes-soon"] == ["Automation “Closing reminder” of election “General”",
-                                          "1 automation of elections you may not view"]
+                                          "1 automation you may not see"]
     assert "Automation “Weekly summary” of election “General”" in rows["election-summary"]
-    assert rows["welcome"] == [f"Automation “{XSS}” (global)"]
+    assert rows["welcome"] == ["1 automation you may not see"]  # global rules: superusers only
+    as_root = {row.template.name: row.uses for row in selectors.templates_with_uses(people["root"])}
+    assert as_root["welcome"] == [f"Automation “{XSS}” (global)"]
     assert rows["event-alert"] and rows["voting-opened"] == []
 
 
@@ -256,3 +258,19 @@ def test_a_bad_election_for_a_preview_or_a_test_is_named_and_nothing_is_queued(p
     response = client.post("/email-templates/welcome/test/", {"election": bad}, follow=True)
     assert "Choose an election from the list, or none." in response.content.decode()
     assert not OutboxMessage.objects.exists()
+
+
+def test_an_editor_reads_a_message_without_the_recipients_unsubscribe_token(people, election):
+    from notifications.unsubscribe import read_token, unsubscribe_url
+
+    link = unsubscribe_url(people["bob"], "automation:some-uid", "Closing soon")
+    token = link.rsplit("/", 2)[-2]
+    assert read_token(token)["u"] == people["bob"].pk
+    sent = message(election, people["bob"], text=f"Stop: {link}", html=f'<a href="{link}">stop</a>',
+                   headers={"List-Unsubscribe": f"<{link}>",
+                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    as_editor = web(people["alice"]).get(f"/emails/{sent.pk}/").content.decode()
+    assert token not in as_editor and "/email/unsubscribe/[hidden]" in as_editor
+    for reader in ("bob", "root"):  # the recipient and a superuser see what was sent
+        assert token in web(people[reader]).get(f"/emails/{sent.pk}/").content.decode()
+    assert token in OutboxMessage.objects.get(pk=sent.pk).text  # nothing stored was changed
