@@ -12,7 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.input import MAX_ID, parse_id
+from config.input import MAX_ID, parse_id, text_problem
 from elections import access
 from elections.errors import InvalidInput
 from elections.models import PERMISSION_RANK, Permission
@@ -202,6 +202,8 @@ class RecipientSuggestionsView(APIView):
         query = (request.query_params.get("q") or "").strip()
         if len(query) > 150:
             raise InvalidInput({"q": ["Is longer than 150 characters; type part of a name."]})
+        if problem := text_problem(query):
+            raise InvalidInput({"q": [problem]})
         raw = request.query_params.get("election") or ""
         if raw:
             try:

@@ -214,9 +214,11 @@ def check_zone(field: str, name: object) -> str:
     if isinstance(name, str) and name in _known_zones():
         ZoneInfo(name)
         return name
-    close = difflib.get_close_matches(str(name), sorted(_known_zones()), n=1, cutoff=0.6)
+    text = str(name)[:64]  # suggest from, and echo, a bounded part of what was sent
+    close = difflib.get_close_matches(text, sorted(_known_zones()), n=1, cutoff=0.6)
     suggestion = close[0] if close else "Europe/Paris"
-    raise WhenError(field, f"{name!r} is not a known IANA time zone; e.g. {suggestion}")
+    shown = repr(text) if isinstance(name, str) else repr(name)[:64]
+    raise WhenError(field, f"{shown} is not a known IANA time zone; e.g. {suggestion}")
 
 
 def _duration(field: str, value: object) -> timedelta:

@@ -40,6 +40,13 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def search_term(raw: str | None, limit: int = 200) -> str:
+    """A page's ``?q=`` as something safe to search for: trimmed, at most ``limit`` characters,
+    without NULs or lone surrogates (PostgreSQL refuses both in a query parameter)."""
+    text = (raw or "").replace("\x00", "").strip()[:limit]
+    return _SURROGATE.sub("", text) if not text.isascii() else text
+
+
 def printable(text: str) -> str:
     """``text`` safe to put in a response: lone surrogates shown as ``\\udxxx`` escapes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -17,15 +17,19 @@ DEFAULT_ZONE = "UTC"
 
 
 def chosen_zone(user) -> str:
-    """The zone ``user`` picked on "My settings", or '' (none chosen, or anonymous)."""
+    """The zone ``user`` picked on "My settings", or '' (none chosen, anonymous, or a name this
+    system no longer knows: a stale choice falls back to the election's zone, never a 500)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return ""
     cached = getattr(user, "_chosen_zone", None)
     if cached is None:
+        from elections.models import time_zone_names
         from notifications.models import UserSettings
 
         cached = (UserSettings.objects.filter(user_id=user.pk)
                   .values_list("time_zone", flat=True).first() or "")
+        if cached not in time_zone_names():
+            cached = ""
         user._chosen_zone = cached
     return cached
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from activity_log.presentation import format_seconds, short_task_id
 from activity_log.views import activity_page
-from config.input import max_body_megabytes
+from config.input import max_body_megabytes, search_term
 from config.zones import display_zone, format_in_zone
 from scheduling.configuring import delete_election, pending_events
 from scheduling.election_config import MAX_ELECTIONS
@@ -138,7 +138,7 @@ LIST_ORDERS = {
 @login_required
 def election_list(request):
     """Elections the user may view: search by title, filter by status, top-level only, ordered."""
-    query = (request.GET.get("q") or "").strip()[:200]
+    query = search_term(request.GET.get("q"))
     status = request.GET.get("status") or ""
     status = status if status in Status.values else ""
     top_only = request.GET.get("top") == "1"
@@ -176,7 +176,7 @@ def election_list(request):
 def parent_search(request):
     """Up to 20 elections the user may edit whose title contains ``q`` (or whose id is ``q``/``#q``),
     for the upload page's parent field: ``{"results": [{"id", "title", "label"}]}``."""
-    query = (request.GET.get("q") or "").strip()[:200]
+    query = search_term(request.GET.get("q"))
     elections = editable_elections(request.user)
     digits = query.lstrip("#")
     if digits.isascii() and digits.isdigit() and len(digits) <= 18:

@@ -225,3 +225,11 @@ def test_a_tree_700_levels_deep_is_deleted_keeping_its_log_and_cancelling_its_ev
     assert event.state == State.CANCELLED
     assert ActivityEntry.objects.filter(action=Action.ELECTION_DELETED).count() == 700
     assert ActivityEntry.objects.filter(election_id=deepest.pk, action=Action.EVENT_SCHEDULED).exists()
+
+
+@pytest.mark.parametrize("path", ["/", "/elections/new/parents/"])
+def test_a_search_with_a_nul_or_a_lone_surrogate_is_searched_without_it(path, client, make_user):
+    """PostgreSQL refuses a NUL in a query parameter: the pages search without it (200, never 500)."""
+    client.force_login(make_user("nul-searcher"))
+    for query in ("Gen%00eral", "Gen%ED%A0%80eral", "%F0%9F%97%B3%00"):  # NUL, a surrogate, an emoji
+        assert client.get(f"{path}?q={query}").status_code == 200

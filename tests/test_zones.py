@@ -39,3 +39,10 @@ def test_the_moment_tag_names_the_zone_and_puts_utc_on_hover(django_user_model):
         Context({"request": request, "when": WINTER, "election": election}))
     assert html == ('<time datetime="2026-12-01T08:00:00Z" title="1 Dec 2026 08:00 UTC" '
                     'data-zone="Europe/Madrid">Tue 1 Dec 2026 09:00 Europe/Madrid</time>')
+
+
+def test_a_stale_or_unknown_chosen_zone_falls_back_to_the_elections(django_user_model):
+    carol = django_user_model.objects.create_user("carol")
+    UserSettings.objects.create(user=carol, time_zone="Mars/Olympus")  # set outside the form
+    election = Election.objects.create(title="General", time_zone="Europe/Madrid")
+    assert zones.display_zone(carol, election) == "Europe/Madrid"
