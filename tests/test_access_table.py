@@ -97,6 +97,14 @@ def caller(role: str, make_user, grant_on: Election | None) -> APIClient:
     return client
 
 
+def signed_in(client, api_client: APIClient) -> APIClient:
+    """Log the page ``client`` in as ``api_client``'s user (none: stays anonymous); returns ``api_client``."""
+    user = getattr(api_client.handler, "_force_user", None)
+    if user is not None:
+        client.force_login(user)
+    return api_client
+
+
 def call(client, method, path, body):
     return getattr(client, method)(path, body, format="json") if body is not None else \
         getattr(client, method)(path)
@@ -185,10 +193,7 @@ def test_token_endpoint_gives_a_token_for_the_right_password(world):
 @pytest.mark.parametrize("target", ["parent", "child", "sibling"])
 @pytest.mark.parametrize("role", ROLES)
 def test_pages(role, target, world, make_user, client):
-    api_client = caller(role, make_user, grant_on=world["parent"])
-    user = getattr(api_client.handler, "_force_user", None)
-    if user is not None:
-        client.force_login(user)
+    signed_in(client, caller(role, make_user, grant_on=world["parent"]))
     covered = role == "superuser" or (role != "no grant" and target != "sibling")
     for template in PAGES:
         response = client.get(template.format(pk=world[target].pk))
@@ -204,10 +209,7 @@ def test_pages(role, target, world, make_user, client):
 @pytest.mark.parametrize("target", ["parent", "child", "sibling"])
 @pytest.mark.parametrize("role", ROLES)
 def test_pages_that_need_a_grant(role, target, world, make_user, client):
-    api_client = caller(role, make_user, grant_on=world["parent"])
-    user = getattr(api_client.handler, "_force_user", None)
-    if user is not None:
-        client.force_login(user)
+    signed_in(client, caller(role, make_user, grant_on=world["parent"]))
     covered = role != "no grant" and target in ("parent", "child")
     mismatches = []
     for template, needs in GRANTED_PAGES:
@@ -223,10 +225,7 @@ def test_pages_that_need_a_grant(role, target, world, make_user, client):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_superuser_only_pages(role, world, make_user, client):
-    api_client = caller(role, make_user, grant_on=world["parent"])
-    user = getattr(api_client.handler, "_force_user", None)
-    if user is not None:
-        client.force_login(user)
+    api_client = signed_in(client, caller(role, make_user, grant_on=world["parent"]))
     for path in ("/automations/", "/emails/", "/email-templates/"):
         got = client.get(path).status_code
         if role == "anonymous":
