@@ -42,25 +42,31 @@ class RetryLater(Exception):
 
 
 def deliver(deliveries: list[tuple[int, str]], *, batch_task_id: str | None = None,
-            retries: int = 0) -> dict[int, str]:
+            retries: int = 0, carry: bool = False) -> dict[int, str]:
     """Run one message's deliveries and return each event's outcome (see ``execute_events``).
 
+    ``carry`` (a lone ``fire_event``) also runs the other events already due (``co_due``).
     Raises ``RetryLater`` on a lost database (backoff) and on other database errors
     (serialization failures, deadlocks) until ``MAX_RETRIES``. Any other error, or a
     database error after the last retry, runs each event of a batch on its own, so
-    only the event that fails is marked failed; the first failure is re-raised.
+    only the event that fails is marked failed; the first failure is re-raised. A
+    message that carried others first runs its own event alone: the error may be theirs.
     """
     try:
-        outcomes = execute_events(deliveries, batch_task_id=batch_task_id)
+        return execute_events(deliveries, batch_task_id=batch_task_id, carry=carry)
     except (OperationalError, InterfaceError) as exc:
         raise RetryLater(exc, countdown=min(2 ** retries, 30)) from exc
     except DatabaseError as exc:
         if retries < MAX_RETRIES:
             raise RetryLater(exc, countdown=1) from exc
-        return _execute_one_by_one(deliveries, batch_task_id, exc)
+        error = exc
     except Exception as exc:
-        return _execute_one_by_one(deliveries, batch_task_id, exc)
-    return outcomes
+        error = exc
+    if carry:
+        logger.warning("fire_event %s with the events it carried failed (%r); running its own alone",
+                       deliveries[0][1], error)
+        return deliver(deliveries, batch_task_id=batch_task_id, retries=MAX_RETRIES)
+    return _execute_one_by_one(deliveries, batch_task_id, error)
 
 
 def _execute_one_by_one(deliveries, batch_task_id, error: Exception) -> dict[int, str]:
@@ -91,29 +97,62 @@ def execute_event(event_id: int, task_id: str) -> str:
     return execute_events([(event_id, task_id)])[event_id]
 
 
-def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | None = None) -> dict[int, str]:
+#: Most other due events one lone ``fire_event`` message carries with its own (``co_due``).
+CARRY_LIMIT = dispatching.FIRE_BATCH_SIZE - 1
+
+
+def co_due(delivered, now) -> dict[int, str]:
+    """Other published events pending and due by ``now``, as {id: current task id}, oldest first,
+    up to ``CARRY_LIMIT``.
+
+    A lone message runs them with its own. An event whose publish failed is left to
+    the planner, which publishes it again (and logs that it did). Events created one by one for one instant
+    inside the horizon (fifty elections made through the API a minute ahead) are
+    published one message each, on each request's commit; carried, they open together
+    instead of queueing a transaction each behind one another. Their own messages then
+    find them done and change nothing, without a log row (``ScheduledEvent.carried_by``;
+    a duplicate of one is logged as ever).
+    An index range of ``pending_by_next_dispatch``: a published event's
+    ``next_dispatch_at`` is its time plus the re-publish delay.
+    """
+    return dict(ScheduledEvent.objects
+                .filter(state=State.PENDING, event_at__lte=now, dispatch_count__gt=0,
+                        next_dispatch_at__lte=now + dispatching.redispatch_after())
+                .exclude(pk__in=list(delivered)).order_by("event_at", "pk")
+                .values_list("pk", "task_id")[:CARRY_LIMIT])
+
+
+def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | None = None,
+                   carry: bool = False) -> dict[int, str]:
     """Carry out each delivered event if, and only if, it is pending and its task id is the one delivered.
 
     ``deliveries`` are (event id, task id) pairs: one event per message, or the
     events due at one instant in one message (``batch_task_id`` is that message's
-    id). Returns each event's outcome: ``done``, ``skipped``, ``early``
+    id). ``carry``: one delivery, which also runs the other events due by now
+    (``co_due``) under the same guard; their log rows name it as ``batch_task_id``.
+    Returns each event's outcome: ``done``, ``skipped``, ``early``
     (re-published for its time), ``cancelled`` (made moot by an earlier event of
-    the same delivery), ``discarded`` (stale delivery, logged) or ``missing``.
+    the same delivery), ``carried`` (the event's own message, after another message
+    carried it: not logged, once), ``discarded`` (stale delivery, logged) or ``missing``.
     All in one transaction, in order of time (then id), with the same effect as
     delivering the events one by one: each tree changes status with its log rows,
     or nothing does. Runs of automations pass the same guard, then ``_run``'s.
     """
     delivered = dict(deliveries)
     outcomes = dict.fromkeys(delivered, "missing")
-    batch = {"batch_task_id": batch_task_id} if batch_task_id else {}
+    message = batch_task_id or deliveries[0][1]  # the Celery id of the message being run
+    carried = co_due(delivered, timezone.now()) if carry else {}
+    via = {pk: {"batch_task_id": batch_task_id} for pk in delivered} if batch_task_id else {}
+    via.update((pk, {"batch_task_id": message}) for pk in carried)
     with transaction.atomic():
         # Whole trees first, then the events: the lock order of every writer.
+        ids = [*delivered, *carried]
         trees = election_services.lock_trees(
-            ScheduledEvent.objects.filter(pk__in=list(delivered)).values("election_id"))
+            ScheduledEvent.objects.filter(pk__in=ids).values("election_id"))
         # Locked in id order, as every writer of event rows locks them; then run in order of time.
         events = sorted(ScheduledEvent.objects.select_for_update(of=("self",))
                         .select_related("scheduled_by", "toggled_by")
-                        .filter(pk__in=list(delivered)).order_by("pk"),
+                        .filter(pk__in=ids).order_by("pk"),
                         key=lambda event: (event.event_at, event.pk))
         now = timezone.now()
         transitions: list[tuple[ScheduledEvent, ElectionRef, election_services.Transition]] = []
@@ -123,12 +162,23 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
         mooted: set[tuple[int, str]] = set()
         ordered: list[election_services.Transition] = []  # every status change, in order of time
         runs = RunOutcomes()
+        arrived: list[int] = []  # events carried by another message, whose own message this is
         for event in events:
-            task_id = delivered[event.pk]
+            if event.pk in carried:
+                if event.state != State.PENDING or event.task_id != carried[event.pk] or event.event_at > now:
+                    continue  # taken or moved since it was read: not this message's to run or log
+                task_id = carried[event.pk]
+            else:
+                task_id = delivered[event.pk]
+            batch = via.get(event.pk, {})
             ref = GLOBAL if event.election_id is None else ElectionRef(
                 event.election_id, trees.title(event.election_id)
                 if event.election_id in trees else "(deleted election)")
             if event.state != State.PENDING or event.task_id != task_id:
+                if event.task_id == task_id and event.carried_by not in ("", message):
+                    outcomes[event.pk] = "carried"  # the one expected delivery: a second is logged
+                    arrived.append(event.pk)
+                    continue
                 reason = (f"the event is {event.state}, not pending" if event.state != State.PENDING
                           else f"task {task_id} is not the event's current task {event.task_id}")
                 notes.append(Entry(Action.TASK_DISCARDED, ref, None, None, event_metadata(
@@ -169,9 +219,15 @@ def execute_events(deliveries: list[tuple[int, str]], *, batch_task_id: str | No
                 outcomes[event.pk] = "done"
         for pk in set(delivered) - {event.pk for event in events}:
             logger.warning("fire_event %s: no scheduled event %s; nothing to do", delivered[pk], pk)
-        _write_outcomes(transitions, skipped, notes, batch,
+        _write_outcomes(transitions, skipped, notes, via,
                         _schedulers_standing([e for e, _, _ in [*transitions, *skipped]]),
                         runs=runs, ordered=ordered)
+        ran_carried = {pk: carried[pk] for pk in carried if outcomes.get(pk) in ("done", "skipped")}
+        if ran_carried:  # their own messages will find them run by this one: silently nothing to do
+            ScheduledEvent.objects.filter(pk__in=list(ran_carried)).update(carried_by=message)
+            transaction.on_commit(lambda: dispatching.revoke(list(ran_carried.values())))
+        if arrived:
+            ScheduledEvent.objects.filter(pk__in=arrived).update(carried_by="")
         cancelled = cancel_moot_events(
             [(t.changes, f"election {TRANSITIONS[t.action][1]} by {event.kind} {event.task_id}")
              for event, _, t in transitions]
@@ -203,7 +259,7 @@ def _schedulers_standing(events: list[ScheduledEvent]) -> dict[int, str]:
     return standing
 
 
-def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict,
+def _write_outcomes(transitions, skipped, notes: list[Entry], via: dict[int, dict],
                     standing: dict[int, str], *, runs: "RunOutcomes | None" = None,
                     ordered: list | None = None) -> None:
     """Write the status changes, the events' final states and every log row of one delivery.
@@ -219,14 +275,14 @@ def _write_outcomes(transitions, skipped, notes: list[Entry], batch: dict,
     entries = [
         *(Entry(Action.EVENT_EXECUTED, ref, None, event.scheduled_by, event_metadata(
             event, lateness_seconds=(done_at - event.event_at).total_seconds(),
-            elections_changed=len(t.changes), **on_behalf(event), **batch))
+            elections_changed=len(t.changes), **on_behalf(event), **via.get(event.pk, {})))
           for event, ref, t in transitions),
         *(Entry(Action.EVENT_SKIPPED, ref, None, event.scheduled_by, event_metadata(
             event, reason=reason, lateness_seconds=(done_at - event.event_at).total_seconds(),
-            **on_behalf(event), **batch))
+            **on_behalf(event), **via.get(event.pk, {})))
           for event, ref, reason in skipped),
         *notes,
-        *(runs.entries(done_at, batch) if runs else ()),
+        *(runs.entries(done_at, via) if runs else ()),
     ]
     election_services.save_transitions(ordered if ordered is not None else [t for _, _, t in transitions],
                                        also_record=entries)
@@ -344,13 +400,15 @@ class RunOutcomes:
     def __bool__(self) -> bool:
         return bool(self.done or self.skipped)
 
-    def entries(self, done_at, batch: dict) -> list[Entry]:
+    def entries(self, done_at, via: dict[int, dict]) -> list[Entry]:
         return [
             *(Entry(Action.RUN_EXECUTED, ref, None, run.scheduled_by, run_metadata(
-                run, lateness_seconds=(done_at - run.event_at).total_seconds(), result=result, **batch))
+                run, lateness_seconds=(done_at - run.event_at).total_seconds(), result=result,
+                **via.get(run.pk, {})))
               for run, ref, result in self.done),
             *(Entry(Action.RUN_SKIPPED, ref, None, run.scheduled_by, run_metadata(
-                run, reason=reason, lateness_seconds=(done_at - run.event_at).total_seconds(), **batch))
+                run, reason=reason, lateness_seconds=(done_at - run.event_at).total_seconds(),
+                **via.get(run.pk, {})))
               for run, ref, reason in self.skipped),
         ]
 

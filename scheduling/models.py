@@ -81,6 +81,11 @@ class ScheduledEvent(models.Model):
                                help_text="What the run does: automation, operations, recipients, catch-up.")
     result = models.JSONField(null=True, blank=True, default=dict, encoder=DjangoJSONEncoder,
                               help_text="The counts after it ran.")
+    carried_by = models.CharField(
+        max_length=36, blank=True, default="", db_default="",
+        help_text="The message that ran this event with its own (a lone message carries the other "
+                  "events due), until this event's own message arrives: that one changes nothing, "
+                  "without a log row. Cleared then, so a duplicate is logged as ever.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

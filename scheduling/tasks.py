@@ -36,9 +36,10 @@ def fire_event(self, event_id: int) -> str:
     """Carry out scheduled event ``event_id`` if this task is still its current one.
 
     Safe to deliver any number of times: only the first delivery of the current
-    task id for a pending event has an effect.
+    task id for a pending event has an effect. Also carries the other events already
+    due (``executing.co_due``), so events published one by one for one instant run together.
     """
-    return _deliver(self, [(event_id, self.request.id)])[event_id]
+    return _deliver(self, [(event_id, self.request.id)], carry=True)[event_id]
 
 
 @shared_task(**FIRING)
@@ -52,9 +53,11 @@ def fire_events(self, deliveries: list[list]) -> dict:
     return dict(Counter(outcomes.values()))
 
 
-def _deliver(task, deliveries: list[tuple[int, str]], batch_task_id: str | None = None) -> dict[int, str]:
+def _deliver(task, deliveries: list[tuple[int, str]], batch_task_id: str | None = None,
+             carry: bool = False) -> dict[int, str]:
     try:
-        outcomes = executing.deliver(deliveries, batch_task_id=batch_task_id, retries=task.request.retries)
+        outcomes = executing.deliver(deliveries, batch_task_id=batch_task_id, retries=task.request.retries,
+                                     carry=carry)
     except executing.RetryLater as later:
         logger.warning("%s %s: %r; retrying", task.name, task.request.id, later.error)
         raise task.retry(exc=later.error, countdown=later.countdown) from later.error

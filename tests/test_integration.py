@@ -145,6 +145,24 @@ def test_elections_due_at_one_instant_open_from_one_message_each_checked_by_its_
     assert ScheduledEvent.objects.get(task_id=moved_run.metadata["task_id"]).executed_at >= later
 
 
+def test_elections_created_one_by_one_for_one_instant_open_together_each_logged_once(api, worker):
+    at = in_seconds(3)  # inside the horizon: each request publishes its own message
+    ids = [api.post("/api/elections/", {"title": f"Ward {i}", "scheduled_events": {
+        "start_voting": {"event_at": iso(at)}}}, format="json").json()["id"] for i in range(12)]
+    assert ScheduledEvent.objects.filter(election_id__in=ids, dispatch_count=1).count() == 12
+
+    wait_until(lambda: all(status_of(i) == Status.STARTED for i in ids), timeout=15,
+               message="the twelve elections to open")
+    time.sleep(1)  # the other messages arrive after the first carried their events
+    executed = [actions_of(i, Action.EVENT_EXECUTED) for i in ids]
+    assert all(len(rows) == 1 for rows in executed), "each opened once"
+    carriers = {rows[0].metadata.get("batch_task_id") for rows in executed} - {None}
+    assert carriers, "one message carried the others"
+    assert carriers <= {rows[0].metadata["task_id"] for rows in executed}
+    assert [i for i in ids if actions_of(i, Action.TASK_DISCARDED)] == [], \
+        "the carried events' own messages change nothing and add nothing to the log"
+
+
 def test_overdue_event_whose_message_was_lost_is_recovered_by_the_planner(api, worker, beat, monkeypatch):
     from scheduling import dispatching
 

@@ -222,6 +222,21 @@ def test_an_operation_that_skips_undoes_the_run_and_an_error_fails_it(alice, tre
     assert describe(failed).endswith("failed: RuntimeError: boom")
 
 
+def test_a_run_that_fails_in_a_message_that_carried_it_fails_on_its_own_message_only(alice, caplog):
+    failing = due_run(alice, ops={"ping": {"fail": "boom"}}, part="fail")
+    own = due_run(alice, part="own")
+    ScheduledEvent.objects.filter(pk__in=[failing.pk, own.pk]).update(next_dispatch_at=timezone.now(),
+                                                                     dispatch_count=1)  # published
+    assert executing.deliver([(own.pk, own.task_id)], carry=True) == {own.pk: "done"}
+    assert "with the events it carried failed (RuntimeError('boom')); running its own alone" in caplog.text
+    failing.refresh_from_db()
+    assert failing.state == State.PENDING, "another run's error is not this message's"
+    with pytest.raises(RuntimeError):
+        executing.deliver([(failing.pk, failing.task_id)], carry=True)
+    failing.refresh_from_db()
+    assert (failing.state, failing.reason) == (State.FAILED, "RuntimeError: boom")
+
+
 def test_suspend_and_resume_runs_change_the_tree_exactly_like_the_buttons(alice, tree, make_user):
     root, north, deep = tree
     button_root = create_election(title="Buttons", created_by=alice)

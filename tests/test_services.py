@@ -227,6 +227,12 @@ def due_event(election, kind, actor, seconds_ago=0.5):
                                          next_dispatch_at=timezone.now())
 
 
+def published(*events):
+    """The events as ``dispatching.publish`` leaves them once their messages are sent."""
+    ScheduledEvent.objects.filter(pk__in=[e.pk for e in events]).update(dispatch_count=1)
+    return events if len(events) > 1 else events[0]
+
+
 def test_execution_flips_the_whole_tree_in_one_go_and_records_lateness(alice, tree, sent):
     root, north, deep = tree
     event = due_event(root, "start_voting", alice)
@@ -307,6 +313,50 @@ def test_events_due_together_open_in_one_delivery_each_guarded_by_its_own_task_i
         assert ScheduledEvent.objects.get(pk=event.pk).lateness >= timedelta(seconds=0.5)
     [discarded] = actions_of(stale.election_id, Action.TASK_DISCARDED)
     assert "an-old-task-id is not the event's current task" in discarded.metadata["reason"]
+
+
+def test_a_lone_message_carries_the_events_due_with_it_and_their_own_messages_change_nothing(
+        alice, sent, django_capture_on_commit_callbacks):
+    first, second, third, fourth = (create_election(title=f"Ward {i}", created_by=alice) for i in range(4))
+    own, other = published(due_event(first, "start_voting", alice), due_event(second, "start_voting", alice))
+    published(ScheduledEvent.objects.create(election=third, kind="start_voting", event_at=in_seconds(30),
+                                            next_dispatch_at=timezone.now()))
+    due_event(fourth, "start_voting", alice)  # its publish failed: the planner's to publish again
+    with django_capture_on_commit_callbacks(execute=True):
+        assert executing.deliver([(own.pk, own.task_id)], carry=True) == {own.pk: "done", other.pk: "done"}
+    assert [status_of(e.pk) for e in (second, third, fourth)] == [
+        Status.STARTED, Status.NOT_STARTED, Status.NOT_STARTED]
+    [executed] = actions_of(second.pk, Action.EVENT_EXECUTED)
+    assert (executed.metadata["task_id"], executed.metadata["batch_task_id"]) == (other.task_id, own.task_id)
+    assert "batch_task_id" not in actions_of(first.pk, Action.EVENT_EXECUTED)[0].metadata
+    assert sent["revoked"] == [other.task_id]  # hygiene: its own message is no longer needed
+
+    # Its own message arrives anyway: nothing changes, no log row; it was expected, not stale.
+    assert executing.deliver([(other.pk, other.task_id)], carry=True) == {other.pk: "carried"}
+    assert actions_of(second.pk, Action.TASK_DISCARDED) == []
+    # Duplicates, of that message or of the one that carried it, change nothing and are logged.
+    again = executing.execute_events([(other.pk, other.task_id)], batch_task_id="b-7")
+    assert again == {other.pk: "discarded"}
+    assert executing.deliver([(own.pk, own.task_id)], carry=True) == {own.pk: "discarded"}
+    assert len(actions_of(first.pk, Action.TASK_DISCARDED)) == 1
+    assert len(actions_of(second.pk, Action.TASK_DISCARDED)) == 1
+    assert len(actions_of(second.pk, Action.STATUS_CHANGED)) == 1
+
+
+def test_a_carried_event_rescheduled_before_the_lock_is_left_to_its_new_message(alice, sent, monkeypatch):
+    first, second = (create_election(title=f"Ward {i}", created_by=alice) for i in range(2))
+    own, other = published(due_event(first, "start_voting", alice), due_event(second, "start_voting", alice))
+    read = executing.co_due
+
+    def read_then_reschedule(delivered, now):
+        found = read(delivered, now)
+        ScheduledEvent.objects.filter(pk=other.pk).update(task_id="moved-meanwhile", event_at=in_seconds(60))
+        return found
+
+    monkeypatch.setattr(executing, "co_due", read_then_reschedule)
+    assert executing.deliver([(own.pk, own.task_id)], carry=True) == {own.pk: "done"}
+    assert status_of(second.pk) == Status.NOT_STARTED
+    assert actions_of(second.pk, Action.TASK_DISCARDED) == []  # not this message's to log
 
 
 def test_an_event_made_moot_by_an_earlier_one_in_the_same_delivery_is_cancelled_not_run(

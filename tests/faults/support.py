@@ -54,6 +54,17 @@ def assert_changed_once(ids: list[int], to_status: str = "started") -> None:
         assert [c.metadata["to"] for c in changes] == [to_status], (election_id, changes)
 
 
+def assert_lost_events_recovered(roots: list[Election]) -> None:
+    """Events whose messages were lost opened once each: re-published by a planner (logged), or
+    carried by such a message (``executing.co_due``), never by a message of their own."""
+    republished = {root.pk for root in roots if actions_of(root.pk, Action.EVENT_DISPATCHED)}
+    assert republished, "a planner published a lost event again"
+    carriers = {actions_of(pk, Action.EVENT_EXECUTED)[0].metadata["task_id"] for pk in republished}
+    for root in roots:
+        [executed] = actions_of(root.pk, Action.EVENT_EXECUTED)
+        assert root.pk in republished or executed.metadata.get("batch_task_id") in carriers
+
+
 def queue_name() -> str:
     return celery_app.conf.task_default_queue
 
