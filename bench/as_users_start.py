@@ -33,7 +33,7 @@ from django.conf import settings
 from config.processes import ROOT, wait_until
 
 from . import environment, processes
-from .benchmarks import Context, _free_port, now_utc, reset, started_among, stats_ms
+from .harness import Context, free_port, now_utc, reset, started_among, stats_ms
 
 PER_INSTANT = 50
 #: Seconds between the end of the ``ahead`` creations and the first instant, beyond the horizon.
@@ -129,7 +129,7 @@ def as_users_start(ctx: Context) -> dict:
 
     username, password = "bench-admin", uuid.uuid4().hex
     get_user_model().objects.filter(username=username).delete()
-    run = ProductRun(ctx, _free_port(), username, password).start(timeout=120)
+    run = ProductRun(ctx, free_port(), username, password).start(timeout=120)
     try:
         run.wait_for_log("beat: Starting", timeout=60)
         wait_until(lambda: _call(run.port, "GET", "/login/", None)[0] == 200, timeout=60, interval=0.3,

@@ -22,14 +22,14 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from . import processes
-from .benchmarks import (
+from .harness import (
     Context,
-    _plan_nodes,
     analyze,
     bulk_elections,
     celery_processes,
     idle_ticks,
     now_utc,
+    plan_nodes,
     reset,
     stats_ms,
 )
@@ -174,7 +174,7 @@ def _explain_due(planning) -> dict:
             cur.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
             plan = cur.fetchone()[0]
     plan = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
-    return {"ms": round(plan["Execution Time"], 3), "plan": _plan_nodes(plan["Plan"])}
+    return {"ms": round(plan["Execution Time"], 3), "plan": plan_nodes(plan["Plan"])}
 
 
 # --- move: the end of voting with 50 reminders hanging on it --------------------------------------

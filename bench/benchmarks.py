@@ -1,157 +1,44 @@
-"""The six benchmarks. Each returns a dict of results with a ``summary`` line and ``met``.
-
-Setup data is written in bulk, straight in SQL (that is not what is measured);
-what is measured goes through the engine: ``configure``, the planner, the worker.
+"""Benchmarks 1 to 6, and the list of all of them (``BENCHMARKS``). Each returns a dict of
+results with a ``summary`` line and ``met``; the shared parts are in ``harness``.
 """
 
 import http.client
 import json
 import random
-import socket
 import statistics
 import threading
 import time
 import uuid
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 
 from config.processes import wait_until
 
 from . import processes
-
-TABLES = ["activity_log_activityentry", "activity_log_activityseal", "activity_log_sealhead",
-          "scheduling_scheduledevent", "scheduling_plannerheartbeat", "elections_electiongrant",
-          "elections_election", "django_celery_results_taskresult", "authtoken_token"]
-
-
-@dataclass
-class Context:
-    env: dict[str, str]
-    log_dir: Path
-    quick: bool
-    extra: dict = field(default_factory=dict)
-
-    def size(self, quick, full):
-        return quick if self.quick else full
-
-
-# --- helpers -----------------------------------------------------------------------------
-
-def reset() -> None:
-    """Empty the engine's tables (with the activity log's purge guard: its triggers refuse
-    TRUNCATE otherwise), then checkpoint, so that PostgreSQL does not flush the previous
-    benchmark's writes during this one.
-    """
-    from activity_log.purge import with_purge_allowed
-
-    with transaction.atomic(), connection.cursor() as cur:
-        for sql in with_purge_allowed(connection.vendor,
-                                      [f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"]):
-            cur.execute(sql)
-    with connection.cursor() as cur, suppress(DatabaseError):
-        cur.execute("CHECKPOINT")  # needs a superuser or pg_checkpoint; else skipped
-
-
-def analyze() -> None:
-    with connection.cursor() as cur:
-        for table in ("elections_election", "scheduling_scheduledevent", "activity_log_activityentry"):
-            cur.execute(f"ANALYZE {table}")
-
-
-def bulk_elections(n: int, *, parent_id: int | None = None, prefix: str = "bench") -> list[int]:
-    """Insert ``n`` elections (not started) in one statement and return their ids."""
-    with connection.cursor() as cur:
-        cur.execute(
-            """INSERT INTO elections_election (title, description, status, parent_id, created_at, updated_at)
-               SELECT %s || '-' || g, '', 'notstarted', %s, now(), now() FROM generate_series(1, %s) g
-               RETURNING id""", [prefix, parent_id, n])
-        return sorted(row[0] for row in cur.fetchall())
-
-
-def bulk_future_events(n_elections: int, days_ahead: float = 3.0) -> int:
-    """Elections with both kinds pending days ahead, in plain SQL; returns how many events."""
-    with connection.cursor() as cur:
-        cur.execute(
-            """WITH e AS (
-                 INSERT INTO elections_election (title, description, status, created_at, updated_at)
-                 SELECT 'future-' || g, '', 'notstarted', now(), now() FROM generate_series(1, %s) g
-                 RETURNING id)
-               INSERT INTO scheduling_scheduledevent
-                 (election_id, kind, event_at, task_id, state, created_at, next_dispatch_at,
-                  dispatch_count, reason)
-               SELECT e.id, k.kind, t.at, gen_random_uuid()::text, 'pending', now(),
-                      t.at - make_interval(secs => %s), 0, ''
-               FROM e CROSS JOIN (VALUES ('start_voting', 0), ('end_voting', 1)) AS k(kind, o)
-               CROSS JOIN LATERAL (
-                 SELECT now() + make_interval(secs => %s * 86400 + e.id %% 86400 + k.o * 3600) AS at) t""",
-            [n_elections, settings.SCHEDULING_HORIZON_SECONDS, days_ahead])
-        return cur.rowcount
-
-
-def bulk_due_events(election_ids: list[int], event_at: datetime, dispatch_at: datetime) -> None:
-    """A pending ``start_voting`` per election at ``event_at``, for the planner to publish."""
-    with connection.cursor() as cur:
-        cur.execute(
-            """INSERT INTO scheduling_scheduledevent
-                 (election_id, kind, event_at, task_id, state, created_at, next_dispatch_at,
-                  dispatch_count, reason)
-               SELECT id, 'start_voting', %s, gen_random_uuid()::text, 'pending', now(), %s, 0, ''
-               FROM unnest(%s::bigint[]) AS id""", [event_at, dispatch_at, election_ids])
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation, as numpy does by default."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def stats_ms(values_s: list[float]) -> dict:
-    ms = [v * 1000 for v in values_s]
-    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2),
-            "max_ms": round(max(ms), 2) if ms else None,
-            "mean_ms": round(statistics.fmean(ms), 2) if ms else None}
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-@contextmanager
-def celery_processes(ctx: Context, *, beat: bool = True, worker_args: list[str] | None = None):
-    """A fresh worker (and beat) for one benchmark, stopped afterwards whatever happens."""
-    started = []
-    try:
-        extra = [*ctx.env.get("BENCH_WORKER_ARGS", "").split(), *(worker_args or [])]
-        started.append(processes.celery("worker", ctx.env, ctx.log_dir, extra).start())
-        if beat:
-            started.append(processes.celery("beat", ctx.env, ctx.log_dir).start())
-        yield started
-    finally:
-        for process in reversed(started):
-            process.stop()
-
-
-def started_among(ids: list[int]) -> set[int]:
-    with connection.cursor() as cur:
-        cur.execute("SELECT id FROM elections_election WHERE id = ANY(%s) AND status = 'started'", [ids])
-        return {row[0] for row in cur.fetchall()}
-
-
-def count_started(ids: list[int]) -> int:
-    with connection.cursor() as cur:
-        cur.execute("SELECT count(*) FROM elections_election WHERE id = ANY(%s) AND status = 'started'",
-                    [ids])
-        return cur.fetchone()[0]
-
+from .as_users_start import as_users_start
+from .automations_at_scale import automations_at_scale
+from .big_trees import big_trees
+from .email_flood import email_flood
+from .harness import (
+    Context,
+    analyze,
+    bulk_due_events,
+    bulk_elections,
+    bulk_future_events,
+    celery_processes,
+    count_started,
+    free_port,
+    idle_ticks,
+    now_utc,
+    plan_nodes,
+    reset,
+    started_among,
+    stats_ms,
+)
+from .peer import peer
+from .scale_out import scale_out
 
 # --- 1: lateness of one event ----------------------------------------------------------------
 
@@ -361,7 +248,7 @@ def planner_tick(ctx: Context) -> dict:
         plan_json = plan_json[0] if isinstance(plan_json, list) else json.loads(plan_json)[0]
         rows.append({"pending_events": total, "tick": stats_ms(durations),
                      "due_query_ms": round(plan_json["Execution Time"], 3),
-                     "due_query_plan": _plan_nodes(plan_json["Plan"]), "setup_s": round(insert_s, 1)})
+                     "due_query_plan": plan_nodes(plan_json["Plan"]), "setup_s": round(insert_s, 1)})
     largest = rows[-1]["tick"]
     return {
         "sizes": rows, "target": "nearly flat; < 50 ms at 1,000,000 (--quick: at 100,000)",
@@ -370,32 +257,7 @@ def planner_tick(ctx: Context) -> dict:
     }
 
 
-def idle_ticks(planning, ticks: int) -> list[float]:
-    """Seconds of each of ``ticks`` planner ticks with nothing due, after three to warm up."""
-    for _ in range(3):
-        planning.plan()
-    durations = []
-    for _ in range(ticks):
-        started = time.perf_counter()
-        published = planning.plan()
-        durations.append(time.perf_counter() - started)
-        assert published == 0, "nothing should be due"
-    return durations
-
-
-def _plan_nodes(node: dict) -> str:
-    name = node["Node Type"] + (f" on {node['Index Name']}" if "Index Name" in node else "")
-    kids = [_plan_nodes(child) for child in node.get("Plans", [])]
-    return name + (f" <- {', '.join(kids)}" if kids else "")
-
-
 # --- 5: the scheduled-events API under concurrent clients ---------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def api_load(ctx: Context) -> dict:
     """64 API clients with no pause between requests, and 10 anonymous ``/healthz`` pollers meanwhile.
@@ -428,7 +290,7 @@ def api_load(ctx: Context) -> dict:
     for election in Election.objects.filter(pk__in=ids):
         configuring.configure(election, {"start_voting": soon, "end_voting": soon + timedelta(days=1)},
                            actor=user, replace=True)
-    port = _free_port()
+    port = free_port()
     with celery_processes(ctx):
         server = processes.web(env, ctx.log_dir, port).start()
         workers = int(env.get("WEB_WORKERS") or web_workers())
@@ -608,6 +470,7 @@ def _sample_memory(pid: int, n: int) -> dict:
     return {key: round(statistics.median(s[key] for s in samples), 1) for key in samples[0]}
 
 
+
 BENCHMARKS = {
     1: ("lateness of one event", lateness),
     2: ("10,000 elections at one instant (--quick: 1,000)", same_instant),
@@ -615,31 +478,10 @@ BENCHMARKS = {
     4: ("planner tick vs future events", planner_tick),
     5: ("scheduled-events API, 64 clients + 10 /healthz pollers", api_load),
     6: ("worker memory, future events", worker_memory),
+    7: ("100,000 emails to a local SMTP server", email_flood),
+    8: ("as users start it: make run, elections through the API", as_users_start),
+    9: ("automations at scale: tick, 50 reminders moved, a cron minute", automations_at_scale),
+    10: ("tree of 100,000 children from an upload", big_trees),
+    11: ("side by side: django-celery-beat, seed's ETA tasks", peer),
+    12: ("scale-out: 1 or 2 workers, 1 or 2 beats", scale_out),
 }
-
-
-def _email_flood(ctx: Context) -> dict:
-    from .email_flood import email_flood
-
-    return email_flood(ctx)
-
-
-BENCHMARKS[7] = ("100,000 emails to a local SMTP server", _email_flood)
-
-from .as_users_start import as_users_start  # noqa: E402 (it uses the helpers above)
-
-BENCHMARKS[8] = ("as users start it: make run, elections through the API", as_users_start)
-
-from .automations_at_scale import automations_at_scale  # noqa: E402 (it uses the helpers above)
-
-BENCHMARKS[9] = ("automations at scale: tick, 50 reminders moved, a cron minute", automations_at_scale)
-
-from .big_trees import big_trees  # noqa: E402 (it uses the helpers above)
-
-BENCHMARKS[10] = ("tree of 100,000 children from an upload", big_trees)
-
-from .peer import peer  # noqa: E402 (likewise)
-from .scale_out import scale_out  # noqa: E402 (likewise)
-
-BENCHMARKS[11] = ("side by side: django-celery-beat, seed's ETA tasks", peer)
-BENCHMARKS[12] = ("scale-out: 1 or 2 workers, 1 or 2 beats", scale_out)

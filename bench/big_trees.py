@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from . import processes
-from .benchmarks import Context, now_utc, reset
+from .harness import Context, now_utc, reset
 
 
 def configuration(n: int) -> dict:

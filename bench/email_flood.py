@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from config.processes import wait_until
 
 from . import processes
-from .benchmarks import Context, bulk_elections, now_utc, reset, stats_ms
+from .harness import Context, bulk_elections, now_utc, reset, stats_ms
 
 
 class CountingHandler:

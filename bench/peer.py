@@ -34,7 +34,7 @@ from django.db import connection
 from config.processes import wait_until
 
 from . import processes
-from .benchmarks import (
+from .harness import (
     Context,
     analyze,
     bulk_due_events,

@@ -19,7 +19,7 @@ from django.db import connection
 from config.processes import wait_until
 
 from . import processes
-from .benchmarks import Context, bulk_due_events, bulk_elections, count_started, now_utc, reset
+from .harness import Context, bulk_due_events, bulk_elections, count_started, now_utc, reset
 
 SETUPS = (("1 worker, 1 beat", 1, 1), ("2 workers, 1 beat", 2, 1), ("2 workers, 2 beats", 2, 2))
 
