@@ -81,6 +81,7 @@ class ActivityEntry(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # nothing reads the log by person; an index would cost every insert
         related_name="+",
         help_text="Who acted; empty when the system acted (see on_behalf_of).",
     )
@@ -91,6 +92,7 @@ class ActivityEntry(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
         help_text="For system actions: the user who scheduled what the system did.",
     )
