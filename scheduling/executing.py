@@ -45,28 +45,30 @@ def deliver(deliveries: list[tuple[int, str]], *, batch_task_id: str | None = No
             retries: int = 0, carry: bool = False) -> dict[int, str]:
     """Run one message's deliveries and return each event's outcome (see ``execute_events``).
 
-    ``carry`` (a lone ``fire_event``) also runs the other events already due (``co_due``).
+    ``carry`` (a lone ``fire_event``) also runs the other events already due (``co_due``);
+    if that fails, whatever the error, the message's own event runs alone, as without
+    ``carry``: the error may be a carried event's, which its own message will meet.
     Raises ``RetryLater`` on a lost database (backoff) and on other database errors
     (serialization failures, deadlocks) until ``MAX_RETRIES``. Any other error, or a
     database error after the last retry, runs each event of a batch on its own, so
-    only the event that fails is marked failed; the first failure is re-raised. A
-    message that carried others first runs its own event alone: the error may be theirs.
+    only the event that fails is marked failed; the first failure is re-raised.
     """
+    if carry:
+        try:
+            return execute_events(deliveries, batch_task_id=batch_task_id, carry=True)
+        except Exception as exc:
+            logger.warning("fire_event %s with the events it carried failed (%r); running its own alone",
+                           deliveries[0][1], exc)
     try:
-        return execute_events(deliveries, batch_task_id=batch_task_id, carry=carry)
+        return execute_events(deliveries, batch_task_id=batch_task_id)
     except (OperationalError, InterfaceError) as exc:
         raise RetryLater(exc, countdown=min(2 ** retries, 30)) from exc
     except DatabaseError as exc:
         if retries < MAX_RETRIES:
             raise RetryLater(exc, countdown=1) from exc
-        error = exc
+        return _execute_one_by_one(deliveries, batch_task_id, exc)
     except Exception as exc:
-        error = exc
-    if carry:
-        logger.warning("fire_event %s with the events it carried failed (%r); running its own alone",
-                       deliveries[0][1], error)
-        return deliver(deliveries, batch_task_id=batch_task_id, retries=MAX_RETRIES)
-    return _execute_one_by_one(deliveries, batch_task_id, error)
+        return _execute_one_by_one(deliveries, batch_task_id, exc)
 
 
 def _execute_one_by_one(deliveries, batch_task_id, error: Exception) -> dict[int, str]:
@@ -102,21 +104,23 @@ CARRY_LIMIT = dispatching.FIRE_BATCH_SIZE - 1
 
 
 def co_due(delivered, now) -> dict[int, str]:
-    """Other published events pending and due by ``now``, as {id: current task id}, oldest first,
-    up to ``CARRY_LIMIT``.
+    """Other voting events pending, published once and due by ``now``, as {id: current task id},
+    oldest first, up to ``CARRY_LIMIT``.
 
-    A lone message runs them with its own. An event whose publish failed is left to
-    the planner, which publishes it again (and logs that it did). Events created one by one for one instant
+    A lone message runs them with its own. Events created one by one for one instant
     inside the horizon (fifty elections made through the API a minute ahead) are
     published one message each, on each request's commit; carried, they open together
     instead of queueing a transaction each behind one another. Their own messages then
     find them done and change nothing, without a log row (``ScheduledEvent.carried_by``;
-    a duplicate of one is logged as ever).
+    a second delivery of one is logged as ever). Left to their own messages: runs of
+    automations (their operations send email and delete rows: not inside an election's
+    opening), events whose publish failed or that were published again (the planner's:
+    one that keeps failing must not hold up every message that would carry it).
     An index range of ``pending_by_next_dispatch``: a published event's
     ``next_dispatch_at`` is its time plus the re-publish delay.
     """
     return dict(ScheduledEvent.objects
-                .filter(state=State.PENDING, event_at__lte=now, dispatch_count__gt=0,
+                .filter(state=State.PENDING, kind__in=Kind.VOTING, event_at__lte=now, dispatch_count=1,
                         next_dispatch_at__lte=now + dispatching.redispatch_after())
                 .exclude(pk__in=list(delivered)).order_by("event_at", "pk")
                 .values_list("pk", "task_id")[:CARRY_LIMIT])

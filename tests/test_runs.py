@@ -222,19 +222,15 @@ def test_an_operation_that_skips_undoes_the_run_and_an_error_fails_it(alice, tre
     assert describe(failed).endswith("failed: RuntimeError: boom")
 
 
-def test_a_run_that_fails_in_a_message_that_carried_it_fails_on_its_own_message_only(alice, caplog):
-    failing = due_run(alice, ops={"ping": {"fail": "boom"}}, part="fail")
-    own = due_run(alice, part="own")
-    ScheduledEvent.objects.filter(pk__in=[failing.pk, own.pk]).update(next_dispatch_at=timezone.now(),
-                                                                     dispatch_count=1)  # published
-    assert executing.deliver([(own.pk, own.task_id)], carry=True) == {own.pk: "done"}
-    assert "with the events it carried failed (RuntimeError('boom')); running its own alone" in caplog.text
-    failing.refresh_from_db()
-    assert failing.state == State.PENDING, "another run's error is not this message's"
-    with pytest.raises(RuntimeError):
-        executing.deliver([(failing.pk, failing.task_id)], carry=True)
-    failing.refresh_from_db()
-    assert (failing.state, failing.reason) == (State.FAILED, "RuntimeError: boom")
+def test_a_lone_voting_message_leaves_due_runs_to_their_own_messages(alice):
+    election = create_election(title="Carrier", created_by=alice)
+    start = ScheduledEvent.objects.create(election=election, kind=Kind.START_VOTING, event_at=in_seconds(-1),
+                                          next_dispatch_at=timezone.now(), dispatch_count=1)
+    run = due_run(alice, part="not carried")
+    ScheduledEvent.objects.filter(pk=run.pk).update(next_dispatch_at=timezone.now(), dispatch_count=1)
+    assert executing.deliver([(start.pk, start.task_id)], carry=True) == {start.pk: "done"}
+    assert ScheduledEvent.objects.get(pk=run.pk).state == State.PENDING, "its operations are not an opening's"
+    assert fire(ScheduledEvent.objects.get(pk=run.pk)) == "done"
 
 
 def test_suspend_and_resume_runs_change_the_tree_exactly_like_the_buttons(alice, tree, make_user):

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from activity_log.models import Action, ActivityEntry
@@ -341,6 +341,25 @@ def test_a_lone_message_carries_the_events_due_with_it_and_their_own_messages_ch
     assert len(actions_of(first.pk, Action.TASK_DISCARDED)) == 1
     assert len(actions_of(second.pk, Action.TASK_DISCARDED)) == 1
     assert len(actions_of(second.pk, Action.STATUS_CHANGED)) == 1
+
+
+@pytest.mark.parametrize("error", [OperationalError, IntegrityError, RuntimeError])
+def test_an_error_with_the_carried_events_runs_the_own_event_alone_at_once(alice, sent, monkeypatch, error):
+    first, second, third = (create_election(title=f"Ward {i}", created_by=alice) for i in range(3))
+    own, poison = published(due_event(first, "start_voting", alice), due_event(second, "start_voting", alice))
+    again = due_event(third, "start_voting", alice)
+    ScheduledEvent.objects.filter(pk=again.pk).update(dispatch_count=2)  # published again by the planner
+    report = executing.signals.report_outcomes
+
+    def fail_for_poison(transitions, skipped, done_at):
+        if any(event.pk == poison.pk for event, _, _ in transitions):
+            raise error("poison")
+        report(transitions, skipped, done_at)
+
+    monkeypatch.setattr(executing.signals, "report_outcomes", fail_for_poison)
+    assert executing.deliver([(own.pk, own.task_id)], retries=0, carry=True) == {own.pk: "done"}
+    assert ScheduledEvent.objects.get(pk=poison.pk).state == State.PENDING  # its own message meets it
+    assert status_of(third.pk) == Status.NOT_STARTED, "a re-published event is the planner's"
 
 
 def test_a_carried_event_rescheduled_before_the_lock_is_left_to_its_new_message(alice, sent, monkeypatch):

@@ -27,6 +27,8 @@ def recreate_entry_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("activity_log", "0008_seal_chain")]
     operations = [
+        # Backwards, the table is rebuilt after this runs: the triggers are made again last too.
+        migrations.RunPython(migrations.RunPython.noop, recreate_entry_triggers),
         migrations.AlterField(
             model_name="activityentry",
             name="tree_path",

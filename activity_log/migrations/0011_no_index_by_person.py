@@ -22,6 +22,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # Backwards, the table is rebuilt after this runs: the triggers are made again last too.
+        migrations.RunPython(migrations.RunPython.noop, _0009.recreate_entry_triggers),
         migrations.AlterField(
             model_name='activityentry',
             name='actor',

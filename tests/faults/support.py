@@ -55,14 +55,13 @@ def assert_changed_once(ids: list[int], to_status: str = "started") -> None:
 
 
 def assert_lost_events_recovered(roots: list[Election]) -> None:
-    """Events whose messages were lost opened once each: re-published by a planner (logged), or
-    carried by such a message (``executing.co_due``), never by a message of their own."""
-    republished = {root.pk for root in roots if actions_of(root.pk, Action.EVENT_DISPATCHED)}
-    assert republished, "a planner published a lost event again"
-    carriers = {actions_of(pk, Action.EVENT_EXECUTED)[0].metadata["task_id"] for pk in republished}
+    """Each event whose message was lost opened once: from a planner's re-publish (logged as
+    ``event_dispatched``) or carried by another message (``executing.co_due``; its
+    ``event_executed`` row names that message as ``batch_task_id``)."""
     for root in roots:
         [executed] = actions_of(root.pk, Action.EVENT_EXECUTED)
-        assert root.pk in republished or executed.metadata.get("batch_task_id") in carriers
+        assert actions_of(root.pk, Action.EVENT_DISPATCHED) or executed.metadata.get("batch_task_id"), (
+            f"{root.title}: neither published again nor carried")
 
 
 def queue_name() -> str:

@@ -180,7 +180,7 @@ def test_duplicate_deliveries_and_two_beats_have_one_effect(alice, start_celery,
     start_celery("beat")
     duplicated = [make_tree(alice, start=in_seconds(2.5), title=f"dup {i}") for i in range(2)]
     # These messages are lost, so both planners compete to recover them. Due after the others,
-    # so no message of theirs carries these before the planners do (executing.co_due).
+    # so the planners usually do before a late message of theirs carries them (executing.co_due).
     monkeypatch.setattr(dispatching, "send", lambda *args, **kwargs: None)
     lost = [make_tree(alice, start=in_seconds(4), title=f"lost {i}") for i in range(2)]
     monkeypatch.undo()
