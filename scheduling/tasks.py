@@ -36,8 +36,9 @@ def fire_event(self, event_id: int) -> str:
     """Carry out scheduled event ``event_id`` if this task is still its current one.
 
     Safe to deliver any number of times: only the first delivery of the current
-    task id for a pending event has an effect. Also carries the other events already
-    due (``executing.co_due``), so events published one by one for one instant run together.
+    task id for a pending event has an effect. Also carries the other voting events
+    already due (``executing.co_due``), so elections published one by one for one
+    instant open together.
     """
     return _deliver(self, [(event_id, self.request.id)], carry=True)[event_id]
 
