@@ -153,7 +153,14 @@ def test_elections_created_one_by_one_for_one_instant_open_together_each_logged_
 
     wait_until(lambda: all(status_of(i) == Status.STARTED for i in ids), timeout=15,
                message="the twelve elections to open")
-    time.sleep(1)  # the other messages arrive after the first carried their events
+    task_ids = ScheduledEvent.objects.filter(election_id__in=ids).values_list("task_id", flat=True)
+
+    def settled(task_id: str) -> bool:  # its own message ran, or the worker dropped it as revoked
+        log = worker.log()
+        return (f"fire_event[{task_id}] succeeded" in log
+                or f"revoked task: scheduling.tasks.fire_event[{task_id}]" in log)
+
+    wait_until(lambda: all(settled(t) for t in task_ids), timeout=15, message="all twelve messages to arrive")
     executed = [actions_of(i, Action.EVENT_EXECUTED) for i in ids]
     assert all(len(rows) == 1 for rows in executed), "each opened once"
     carriers = {rows[0].metadata.get("batch_task_id") for rows in executed} - {None}
